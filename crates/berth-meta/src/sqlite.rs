@@ -1,0 +1,463 @@
+//! The embedded metadata store: one SQLite file in WAL mode. Writes go through a single
+//! connection (SQLite has one writer anyway, and this way no transaction ever waits on a
+//! lock upgrade); reads use a small pool of their own.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_core::{Digest, Reference, RepoName, Tag};
+use bytes::Bytes;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::{
+    ManifestRow, MetaError, MetaStore, NewManifest, Referrer, Result, UploadRecord, now_ms,
+    parse_digest, parse_repo,
+};
+
+pub struct SqliteMetaStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteMetaStore {
+    /// Opens (creating and migrating if needed) the database file at `path`.
+    pub async fn open(path: &Path) -> Result<SqliteMetaStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a crash of berth loses nothing committed; a power loss
+            // may roll back the last transactions but never corrupts the database.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-4096");
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<SqliteMetaStore> {
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteMetaStore { writer, reader })
+    }
+}
+
+async fn repo_id(tx: &mut Transaction<'_, Sqlite>, repo: &RepoName) -> Result<i64> {
+    sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+        .bind(repo.as_str())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+        .bind(repo.as_str())
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+fn upload_from_row(row: &SqliteRow) -> Result<UploadRecord> {
+    Ok(UploadRecord {
+        id: row.try_get("id")?,
+        repository: parse_repo(row.try_get("repository")?)?,
+        size: row.try_get::<i64, _>("size")? as u64,
+        hash_state: row.try_get("hash_state")?,
+        storage_state: row.try_get("storage_state")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = ?")
+            .bind(digest.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM repositories r
+             JOIN repository_blobs rb ON rb.repository_id = r.id
+             JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = ? AND rb.digest = ?",
+        )
+        .bind(repo.as_str())
+        .bind(digest.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let id = repo_id(&mut tx, repo).await?;
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(digest.as_str())
+        .bind(size as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM repository_blobs WHERE digest = ?
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(digest.as_str())
+        .bind(repo.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_upload(&self, u: &UploadRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO uploads (id, repository, size, hash_state, storage_state, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&u.id)
+        .bind(u.repository.as_str())
+        .bind(u.size as i64)
+        .bind(&u.hash_state)
+        .bind(&u.storage_state)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<UploadRecord>> {
+        // Read through the writer so a replica-local read never misses the latest advance.
+        let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(upload_from_row).transpose()
+    }
+
+    async fn advance_upload(
+        &self,
+        id: &str,
+        from_size: u64,
+        to_size: u64,
+        hash_state: &[u8],
+        storage_state: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET size = ?, hash_state = ?, storage_state = ?, updated_at = ?
+             WHERE id = ? AND size = ?",
+        )
+        .bind(to_size as i64)
+        .bind(hash_state)
+        .bind(storage_state)
+        .bind(now_ms())
+        .bind(id)
+        .bind(from_size as i64)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn stale_uploads(&self, updated_before: i64, limit: u32) -> Result<Vec<UploadRecord>> {
+        let rows = sqlx::query("SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?")
+            .bind(updated_before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.writer)
+            .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+
+    async fn put_manifest(&self, repo: &RepoName, m: &NewManifest, tags: &[Tag]) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let id = repo_id(&mut tx, repo).await?;
+        for blob in &m.blobs {
+            let size: Option<i64> = sqlx::query_scalar(
+                "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+                 WHERE rb.repository_id = ? AND rb.digest = ?",
+            )
+            .bind(id)
+            .bind(blob.digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            match size {
+                None => return Err(MetaError::MissingBlob(blob.digest.clone())),
+                Some(actual) if actual as u64 != blob.size => {
+                    return Err(MetaError::SizeMismatch {
+                        digest: blob.digest.clone(),
+                        declared: blob.size,
+                        actual: actual as u64,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        for child in &m.children {
+            let size: Option<i64> = sqlx::query_scalar(
+                "SELECT size FROM manifests WHERE repository_id = ? AND digest = ?",
+            )
+            .bind(id)
+            .bind(child.digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            match size {
+                None => return Err(MetaError::MissingManifest(child.digest.clone())),
+                Some(actual) if actual as u64 != child.size => {
+                    return Err(MetaError::SizeMismatch {
+                        digest: child.digest.clone(),
+                        declared: child.size,
+                        actual: actual as u64,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject,
+                                    annotations, size, body, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(m.digest.as_str())
+        .bind(&m.media_type)
+        .bind(m.artifact_type.as_deref())
+        .bind(m.subject.as_ref().map(Digest::as_str))
+        .bind(m.annotations.as_deref())
+        .bind(m.body.len() as i64)
+        .bind(&m.body[..])
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted > 0 {
+            let refs = m
+                .blobs
+                .iter()
+                .map(|r| (r, "blob"))
+                .chain(m.children.iter().map(|r| (r, "manifest")));
+            for (r, kind) in refs {
+                sqlx::query(
+                    "INSERT INTO manifest_refs (repository_id, parent, child, kind)
+                     VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(m.digest.as_str())
+                .bind(r.digest.as_str())
+                .bind(kind)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for tag in tags {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (repository_id, name)
+                 DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+            )
+            .bind(id)
+            .bind(tag.as_str())
+            .bind(m.digest.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<Option<ManifestRow>> {
+        let row = match reference {
+            Reference::Digest(d) => {
+                sqlx::query(
+                    "SELECT m.digest, m.media_type, m.body FROM repositories r
+                     JOIN manifests m ON m.repository_id = r.id
+                     WHERE r.name = ? AND m.digest = ?",
+                )
+                .bind(repo.as_str())
+                .bind(d.as_str())
+                .fetch_optional(&self.reader)
+                .await?
+            }
+            Reference::Tag(t) => {
+                sqlx::query(
+                    "SELECT m.digest, m.media_type, m.body FROM repositories r
+                     JOIN tags t ON t.repository_id = r.id
+                     JOIN manifests m ON m.repository_id = r.id AND m.digest = t.digest
+                     WHERE r.name = ? AND t.name = ?",
+                )
+                .bind(repo.as_str())
+                .bind(t.as_str())
+                .fetch_optional(&self.reader)
+                .await?
+            }
+        };
+        row.map(|row| {
+            Ok(ManifestRow {
+                digest: parse_digest(row.try_get("digest")?)?,
+                media_type: row.try_get("media_type")?,
+                body: Bytes::from(row.try_get::<Vec<u8>, _>("body")?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM manifests WHERE digest = ?
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(digest.as_str())
+        .bind(repo.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM tags WHERE name = ?
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(tag.as_str())
+        .bind(repo.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(id) = id else { return Ok(None) };
+        let tags = sqlx::query_scalar(
+            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(id)
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(Some(tags))
+    }
+
+    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<Referrer>> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
+             FROM repositories r JOIN manifests m ON m.repository_id = r.id
+             WHERE r.name = ? AND m.subject = ? ORDER BY m.created_at, m.digest",
+        )
+        .bind(repo.as_str())
+        .bind(subject.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Referrer {
+                    digest: parse_digest(row.try_get("digest")?)?,
+                    media_type: row.try_get("media_type")?,
+                    size: row.try_get::<i64, _>("size")? as u64,
+                    artifact_type: row.try_get("artifact_type")?,
+                    annotations: row.try_get("annotations")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn try_lease(&self, job: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "INSERT INTO job_leases (name, holder, locked_until) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                                              locked_until = excluded.locked_until
+             WHERE job_leases.locked_until < ? OR job_leases.holder = excluded.holder",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(now + ttl.as_millis() as i64)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn shared_suite_on_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteMetaStore::open(&dir.path().join("meta.db"))
+            .await
+            .unwrap();
+        crate::testsuite::run(&store).await;
+    }
+}

@@ -1,0 +1,242 @@
+//! Blobs as files under a root directory. An upload is a file under `uploads/` that grows
+//! with each append (synced before the append returns); commit renames it into `blobs/`
+//! and syncs the directory, so a blob path only ever holds complete, durable content.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use berth_core::Digest;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::{Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, paths};
+
+/// Size of each read when serving a blob.
+const READ_CHUNK: usize = 256 * 1024;
+
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<FsBlobStore> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("blobs"))?;
+        std::fs::create_dir_all(root.join("uploads"))?;
+        Ok(FsBlobStore { root })
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("blocking task failed: {e}")))?
+}
+
+fn not_found_as(err: io::Error, as_: StorageError) -> StorageError {
+    if err.kind() == io::ErrorKind::NotFound {
+        as_
+    } else {
+        StorageError::Io(err)
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    fn kind(&self) -> &'static str {
+        "fs"
+    }
+
+    async fn get(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream> {
+        let path = self.path(&paths::blob_key(digest));
+        let file = blocking(move || File::open(path))
+            .await
+            .map_err(|e| not_found_as(e, StorageError::NotFound))?;
+        let file = std::sync::Arc::new(file);
+        // Each chunk is one pread on the blocking pool; no thread is held while the client
+        // is slow to read.
+        let stream = futures::stream::try_unfold(range, move |range| {
+            let file = file.clone();
+            async move {
+                if range.start >= range.end {
+                    return Ok(None);
+                }
+                let want = (range.end - range.start).min(READ_CHUNK as u64) as usize;
+                let start = range.start;
+                let chunk = blocking(move || {
+                    let mut buf = BytesMut::zeroed(want);
+                    let mut filled = 0;
+                    while filled < want {
+                        let n = file.read_at(&mut buf[filled..], start + filled as u64)?;
+                        if n == 0 {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "blob file is shorter than recorded",
+                            ));
+                        }
+                        filled += n;
+                    }
+                    Ok(buf.freeze())
+                })
+                .await?;
+                let next = range.start + chunk.len() as u64..range.end;
+                Ok(Some((chunk, next)))
+            }
+        });
+        Ok(stream.boxed())
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<()> {
+        let path = self.path(&paths::blob_key(digest));
+        match blocking(move || std::fs::remove_file(path)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn begin_upload(&self, id: &str) -> Result<String> {
+        let path = self.path(&paths::upload_key(id)?);
+        blocking(move || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map(drop)
+        })
+        .await?;
+        Ok(String::new())
+    }
+
+    async fn append(
+        &self,
+        id: &str,
+        _state: &str,
+        offset: u64,
+        body: BodyStream<'_>,
+    ) -> Result<Appended> {
+        let path = self.path(&paths::upload_key(id)?);
+        // The body is pulled (and hashed by the caller's wrapper) on this task while a
+        // blocking thread writes, so hashing and disk writes overlap.
+        let (tx, mut rx) = mpsc::channel::<Bytes>(8);
+        let writer = tokio::task::spawn_blocking(move || -> Result<u64> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| not_found_as(e, StorageError::UploadNotFound))?;
+            let len = file.metadata()?.len();
+            if len < offset {
+                return Err(StorageError::SizeMismatch {
+                    expected: offset,
+                    found: len,
+                });
+            }
+            if len > offset {
+                // Left over from an append that failed: not part of the upload.
+                file.set_len(offset)?;
+            }
+            let mut written = 0u64;
+            let mut pos = offset;
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all_at(&chunk, pos)?;
+                pos += chunk.len() as u64;
+                written += chunk.len() as u64;
+            }
+            file.flush()?;
+            file.sync_data()?;
+            Ok(written)
+        });
+        let mut body_error = None;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) if chunk.is_empty() => {}
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| StorageError::Backend(format!("writer task failed: {e}")))??;
+        if let Some(e) = body_error {
+            return Err(StorageError::Body(e));
+        }
+        Ok(Appended {
+            state: String::new(),
+            written,
+        })
+    }
+
+    async fn commit(&self, id: &str, _state: &str, size: u64, digest: &Digest) -> Result<()> {
+        let from = self.path(&paths::upload_key(id)?);
+        let to = self.path(&paths::blob_key(digest));
+        blocking(move || -> io::Result<Result<()>> {
+            let len = match std::fs::metadata(&from) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Ok(Err(StorageError::UploadNotFound));
+                }
+                Err(e) => return Err(e),
+            };
+            if len != size {
+                if len > size {
+                    // Left over from a failed append: cut it before the file becomes a blob.
+                    OpenOptions::new().write(true).open(&from)?.set_len(size)?;
+                } else {
+                    return Ok(Err(StorageError::SizeMismatch {
+                        expected: size,
+                        found: len,
+                    }));
+                }
+            }
+            let dir = to.parent().expect("blob keys have a parent");
+            std::fs::create_dir_all(dir)?;
+            std::fs::rename(&from, &to)?;
+            sync_dir(dir)?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
+
+    async fn abort(&self, id: &str, _state: &str) -> Result<()> {
+        let path = self.path(&paths::upload_key(id)?);
+        match blocking(move || std::fs::remove_file(path)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn shared_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        crate::testsuite::run(&store).await;
+    }
+}
