@@ -1,1 +1,31 @@
+//! berth's HTTP surfaces. Handlers parse the request into typed values, authorize once, call
+//! a service and render; there is no SQL and no storage key in here.
 
+pub mod auth;
+pub mod oci;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::any;
+use berth_service::Registry;
+
+pub use auth::{Action, AllowAll, Authorizer, Scope};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v2", any(oci::dispatch))
+        .route("/v2/", any(oci::dispatch))
+        .route("/v2/{*rest}", any(oci::dispatch))
+        .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}

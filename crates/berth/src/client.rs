@@ -1,0 +1,176 @@
+//! The client side of the CLI: talks to a running berth over HTTP and prints tables for
+//! people or JSON for scripts.
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::Output;
+
+const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
+    application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json, \
+    application/vnd.docker.distribution.manifest.v2+json";
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    output: Output,
+}
+
+impl Client {
+    pub fn new(server: &str, output: Output) -> anyhow::Result<Client> {
+        Ok(Client {
+            http: reqwest::Client::builder().build()?,
+            base: server.trim_end_matches('/').to_owned(),
+            output,
+        })
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("accept", ACCEPT_MANIFESTS)
+            .send()
+            .await
+            .with_context(|| format!("contacting {}", self.base))?;
+        check(response).await
+    }
+
+    /// Follows `Link: <...>; rel="next"` pages, collecting `key` from each.
+    async fn paged(&self, first: &str, key: &str) -> anyhow::Result<Vec<String>> {
+        let mut items = Vec::new();
+        let mut next = Some(first.to_owned());
+        while let Some(path) = next.take() {
+            let response = self.get(&path).await?;
+            next = response
+                .headers()
+                .get("link")
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| l.split_once('<'))
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .map(|(url, _)| url.to_owned());
+            let body: Value = response.json().await?;
+            if let Some(list) = body.get(key).and_then(Value::as_array) {
+                items.extend(list.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+            }
+        }
+        Ok(items)
+    }
+
+    pub async fn catalog(&self) -> anyhow::Result<()> {
+        let repositories = self.paged("/v2/_catalog", "repositories").await?;
+        self.print_list("REPOSITORY", "repositories", &repositories)
+    }
+
+    pub async fn tags(&self, repository: &str) -> anyhow::Result<()> {
+        let tags = self
+            .paged(&format!("/v2/{repository}/tags/list"), "tags")
+            .await?;
+        self.print_list("TAG", "tags", &tags)
+    }
+
+    pub async fn manifest(&self, repository: &str, reference: &str) -> anyhow::Result<()> {
+        let response = self
+            .get(&format!("/v2/{repository}/manifests/{reference}"))
+            .await?;
+        let digest = header(&response, "docker-content-digest");
+        let media_type = header(&response, "content-type");
+        let body: Value = response.json().await?;
+        match self.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&body)?),
+            Output::Table => {
+                println!("DIGEST      {digest}\nMEDIA TYPE  {media_type}");
+                let entries = body
+                    .get("layers")
+                    .or_else(|| body.get("manifests"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let rows: Vec<[String; 3]> = entries
+                    .iter()
+                    .map(|e| {
+                        [
+                            e["digest"].as_str().unwrap_or("").to_owned(),
+                            e["size"].to_string(),
+                            e["mediaType"].as_str().unwrap_or("").to_owned(),
+                        ]
+                    })
+                    .collect();
+                print_table(["DIGEST", "SIZE", "MEDIA TYPE"], &rows);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, repository: &str, reference: &str) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .delete(format!("{}/v2/{repository}/manifests/{reference}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("contacting {}", self.base))?;
+        check(response).await?;
+        match self.output {
+            Output::Json => println!("{}", serde_json::json!({ "deleted": reference })),
+            Output::Table => println!("deleted {repository}:{reference}"),
+        }
+        Ok(())
+    }
+
+    fn print_list(&self, column: &str, key: &str, items: &[String]) -> anyhow::Result<()> {
+        match self.output {
+            Output::Json => println!("{}", serde_json::json!({ key: items })),
+            Output::Table => {
+                let rows: Vec<[String; 1]> = items.iter().map(|i| [i.clone()]).collect();
+                print_table([column], &rows);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Turns an error response into an error carrying the server's message.
+async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let message = body["errors"][0]["message"]
+        .as_str()
+        .or_else(|| body["message"].as_str())
+        .unwrap_or("no details")
+        .to_owned();
+    bail!("server answered {status}: {message}")
+}
+
+fn print_table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) {
+    let mut widths = headers.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

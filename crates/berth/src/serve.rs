@@ -1,0 +1,120 @@
+//! `berth serve`: wire the configured backends into the service and the HTTP application.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use berth_api::{AllowAll, AppState};
+use berth_meta::{MetaStore, SqliteMetaStore};
+use berth_service::{Registry, RegistryLimits, jobs};
+use berth_storage::{BlobStore, FsBlobStore, MemoryBlobStore};
+use tokio::sync::watch;
+
+use crate::config::{Config, StorageKind};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "BERTH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides server.listen).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory (overrides data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log filter (overrides server.log_level).
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.map(crate::absolute).as_deref(), std::env::vars())?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(level) = args.log_level {
+        config.server.log_level = level;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.server.log_level)
+                .context("invalid log level")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tracing::info!(config = %config.redacted(), "effective configuration");
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let blobs: Arc<dyn BlobStore> = match config.storage.kind {
+        StorageKind::Fs => Arc::new(
+            FsBlobStore::open(config.blob_dir())
+                .with_context(|| format!("opening blob store {}", config.blob_dir().display()))?,
+        ),
+        StorageKind::Memory => Arc::new(MemoryBlobStore::new()),
+    };
+    let meta: Arc<dyn MetaStore> = Arc::new(
+        SqliteMetaStore::open(&config.sqlite_path())
+            .await
+            .with_context(|| format!("opening database {}", config.sqlite_path().display()))?,
+    );
+    let limits = RegistryLimits {
+        max_manifest_bytes: config.limits.max_manifest_bytes,
+        upload_ttl: Duration::from_secs(config.limits.upload_ttl_secs),
+    };
+    let registry = Arc::new(Registry::new(blobs, meta, limits));
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
+    let purge = tokio::spawn(jobs::run_periodic(
+        "upload-purge",
+        registry.clone(),
+        holder,
+        Duration::from_secs(config.limits.upload_purge_interval_secs),
+        shutdown_rx,
+        |registry| async move { registry.purge_stale_uploads().await },
+    ));
+
+    let app = berth_api::router(AppState {
+        registry,
+        authorizer: Arc::new(AllowAll),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    // The first line on stdout says where berth listens (tests read it with port 0).
+    println!("berth listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    let _ = shutdown_tx.send(true);
+    let _ = purge.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
