@@ -19,8 +19,12 @@ pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// The manifest media types berth stores and serves.
-pub const MANIFEST_MEDIA_TYPES: [&str; 4] =
-    [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ManifestKind {
@@ -263,7 +267,12 @@ mod tests {
             Err(ManifestError::UnsupportedMediaType(_))
         ));
         assert!(matches!(
-            parse(None, image("").replace("\"schemaVersion\":2", "\"schemaVersion\":1").as_bytes()),
+            parse(
+                None,
+                image("")
+                    .replace("\"schemaVersion\":2", "\"schemaVersion\":1")
+                    .as_bytes()
+            ),
             Err(ManifestError::Invalid(_))
         ));
         let bad_digest = image("").replace(&d(2), "sha256:XYZ");

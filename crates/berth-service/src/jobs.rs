@@ -31,7 +31,11 @@ pub async fn run_periodic<F, Fut>(
             return;
         }
         // The lease outlives the period a little so a slow run is not taken over.
-        match registry.meta().try_lease(name, &holder, period + period / 2).await {
+        match registry
+            .meta()
+            .try_lease(name, &holder, period + period / 2)
+            .await
+        {
             Ok(true) => match job(registry.clone()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(job = name, items = n, "background job done"),

@@ -154,7 +154,12 @@ impl Registry {
 
     /// Makes a blob of `from` available in `repo` without copying. Returns false when `from`
     /// does not have it (the client then uploads it).
-    pub async fn mount_blob(&self, repo: &RepoName, digest: &Digest, from: &RepoName) -> Result<bool> {
+    pub async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: &RepoName,
+    ) -> Result<bool> {
         match self.meta.repo_blob_size(from, digest).await? {
             Some(size) => {
                 self.meta.link_blob(repo, digest, size).await?;
@@ -229,8 +234,9 @@ impl Registry {
             return Err(ServiceError::RangeNotSatisfiable { size: record.size });
         }
         let _guard = self.claim(&record)?;
-        let hasher = Hasher::restore(&record.hash_state)
-            .ok_or_else(|| ServiceError::Internal(format!("upload {} has a bad hash state", record.id)))?;
+        let hasher = Hasher::restore(&record.hash_state).ok_or_else(|| {
+            ServiceError::Internal(format!("upload {} has a bad hash state", record.id))
+        })?;
         let mut hashing = HashingStream::new(body, hasher, len);
         let appended = self
             .blobs
@@ -307,8 +313,9 @@ impl Registry {
     }
 
     async fn commit(&self, record: &UploadRecord, digest: &Digest) -> Result<UploadFinished> {
-        let hasher = Hasher::restore(&record.hash_state)
-            .ok_or_else(|| ServiceError::Internal(format!("upload {} has a bad hash state", record.id)))?;
+        let hasher = Hasher::restore(&record.hash_state).ok_or_else(|| {
+            ServiceError::Internal(format!("upload {} has a bad hash state", record.id))
+        })?;
         if hasher.algorithm() == digest.algorithm() {
             let computed = hasher.finish();
             if computed != *digest {
@@ -357,7 +364,9 @@ impl Registry {
                 "expected {digest}, content is {computed}"
             )));
         }
-        self.blobs.commit(&id, &appended.state, size, digest).await?;
+        self.blobs
+            .commit(&id, &appended.state, size, digest)
+            .await?;
         Ok(())
     }
 
@@ -448,7 +457,9 @@ impl Registry {
         tags: &[Tag],
     ) -> Result<ManifestStored> {
         if body.len() > self.limits.max_manifest_bytes {
-            return Err(ServiceError::ManifestTooLarge(self.limits.max_manifest_bytes));
+            return Err(ServiceError::ManifestTooLarge(
+                self.limits.max_manifest_bytes,
+            ));
         }
         let digest = match reference {
             Reference::Digest(expected) => {
@@ -499,7 +510,11 @@ impl Registry {
         Ok(ManifestStored { digest, subject })
     }
 
-    pub async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<ManifestRow> {
+    pub async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<ManifestRow> {
         self.meta
             .get_manifest(repo, reference)
             .await?
@@ -519,7 +534,12 @@ impl Registry {
         }
     }
 
-    pub async fn list_tags(&self, repo: &RepoName, last: Option<&str>, n: u32) -> Result<Vec<String>> {
+    pub async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        n: u32,
+    ) -> Result<Vec<String>> {
         self.meta
             .list_tags(repo, last, n)
             .await?

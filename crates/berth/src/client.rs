@@ -106,7 +106,10 @@ impl Client {
     pub async fn delete(&self, repository: &str, reference: &str) -> anyhow::Result<()> {
         let response = self
             .http
-            .delete(format!("{}/v2/{repository}/manifests/{reference}", self.base))
+            .delete(format!(
+                "{}/v2/{repository}/manifests/{reference}",
+                self.base
+            ))
             .send()
             .await
             .with_context(|| format!("contacting {}", self.base))?;

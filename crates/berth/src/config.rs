@@ -238,8 +238,14 @@ mod tests {
         )
         .unwrap();
         let env = vec![
-            ("BERTH__SERVER__LISTEN".to_string(), "127.0.0.1:9999".to_string()),
-            ("BERTH__LIMITS__MAX_MANIFEST_BYTES".to_string(), "1000".to_string()),
+            (
+                "BERTH__SERVER__LISTEN".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
+            (
+                "BERTH__LIMITS__MAX_MANIFEST_BYTES".to_string(),
+                "1000".to_string(),
+            ),
             ("UNRELATED".to_string(), "x".to_string()),
         ];
         let c = Config::load(Some(&file), env).unwrap();

@@ -10,10 +10,19 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "berth", version, about = "A registry for container images, OCI artifacts and Helm charts")]
+#[command(
+    name = "berth",
+    version,
+    about = "A registry for container images, OCI artifacts and Helm charts"
+)]
 struct Cli {
     /// The berth server the client commands talk to.
-    #[arg(long, global = true, env = "BERTH_SERVER", default_value = "http://127.0.0.1:5000")]
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_SERVER",
+        default_value = "http://127.0.0.1:5000"
+    )]
     server: String,
     /// Output format of client commands.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
@@ -39,9 +48,15 @@ enum Command {
     /// List the tags of a repository.
     Tags { repository: String },
     /// Print a manifest (by tag or digest).
-    Manifest { repository: String, reference: String },
+    Manifest {
+        repository: String,
+        reference: String,
+    },
     /// Delete a manifest by digest, or a tag by name.
-    Delete { repository: String, reference: String },
+    Delete {
+        repository: String,
+        reference: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {

@@ -31,7 +31,10 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = Config::load(args.config.map(crate::absolute).as_deref(), std::env::vars())?;
+    let mut config = Config::load(
+        args.config.map(crate::absolute).as_deref(),
+        std::env::vars(),
+    )?;
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }

@@ -49,7 +49,11 @@ impl OciError {
     }
 
     pub fn range_invalid(message: impl Into<String>) -> OciError {
-        OciError::new(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID", message)
+        OciError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UPLOAD_INVALID",
+            message,
+        )
     }
 }
 

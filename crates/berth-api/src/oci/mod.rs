@@ -20,8 +20,8 @@ use serde_json::json;
 pub use error::OciError;
 pub(crate) use responses::upload_range;
 use responses::{
-    BlobCreated, Content, DOCKER_UPLOAD_UUID, ManifestCreated, OCI_FILTERS_APPLIED,
-    UploadProgress, accepted, upload_location,
+    BlobCreated, Content, DOCKER_UPLOAD_UUID, ManifestCreated, OCI_FILTERS_APPLIED, UploadProgress,
+    accepted, upload_location,
 };
 pub use route::OciRoute;
 
@@ -60,11 +60,17 @@ impl Query {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -94,7 +100,9 @@ async fn handle(state: &AppState, request: Request) -> OciResult {
             let (n, last) = pagination(&query)?;
             let repositories = registry.catalog(last, n).await?;
             let next = (repositories.len() as u32 == n).then(|| repositories.last().cloned());
-            let link = next.flatten().map(|last| next_link("/v2/_catalog", n, &last));
+            let link = next
+                .flatten()
+                .map(|last| next_link("/v2/_catalog", n, &last));
             Ok(with_link(json!({ "repositories": repositories }), link))
         }
         (OciRoute::Tags { name }, Method::GET) => {
@@ -103,7 +111,10 @@ async fn handle(state: &AppState, request: Request) -> OciResult {
             let next = (tags.len() as u32 == n).then(|| tags.last().cloned());
             let base = format!("/v2/{name}/tags/list");
             let link = next.flatten().map(|last| next_link(&base, n, &last));
-            Ok(with_link(json!({ "name": name.as_str(), "tags": tags }), link))
+            Ok(with_link(
+                json!({ "name": name.as_str(), "tags": tags }),
+                link,
+            ))
         }
         (OciRoute::Manifest { name, reference }, Method::GET | Method::HEAD) => {
             get_manifest(state, &name, &reference, headers, head).await
@@ -159,7 +170,10 @@ async fn handle(state: &AppState, request: Request) -> OciResult {
                 HeaderValue::from_static(berth_core::manifest::OCI_INDEX),
             );
             if list.filtered {
-                h.insert(OCI_FILTERS_APPLIED, HeaderValue::from_static("artifactType"));
+                h.insert(
+                    OCI_FILTERS_APPLIED,
+                    HeaderValue::from_static("artifactType"),
+                );
             }
             Ok(response)
         }
@@ -206,7 +220,11 @@ fn content_length(headers: &HeaderMap) -> OciResult<Option<u64>> {
             .and_then(|s| s.trim().parse().ok())
             .map(Some)
             .ok_or_else(|| {
-                OciError::new(StatusCode::BAD_REQUEST, "SIZE_INVALID", "invalid Content-Length")
+                OciError::new(
+                    StatusCode::BAD_REQUEST,
+                    "SIZE_INVALID",
+                    "invalid Content-Length",
+                )
             }),
     }
 }
@@ -216,8 +234,11 @@ fn body_stream(body: Body) -> BodyStream {
 }
 
 fn parse_digest_param(value: Option<&str>) -> OciResult<Digest> {
-    let value = value.ok_or_else(|| OciError::digest_invalid("the digest parameter is required"))?;
-    value.parse().map_err(|e: berth_core::DigestError| OciError::digest_invalid(e.to_string()))
+    let value =
+        value.ok_or_else(|| OciError::digest_invalid("the digest parameter is required"))?;
+    value
+        .parse()
+        .map_err(|e: berth_core::DigestError| OciError::digest_invalid(e.to_string()))
 }
 
 // ---- manifests ----
@@ -267,7 +288,11 @@ async fn get_manifest(
         digest: manifest.digest,
         length,
         content_range: None,
-        body: if head { Body::empty() } else { Body::from(manifest.body) },
+        body: if head {
+            Body::empty()
+        } else {
+            Body::from(manifest.body)
+        },
     }
     .into_response())
 }
@@ -297,18 +322,28 @@ async fn put_manifest(
         if is_limit {
             too_large()
         } else {
-            OciError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "could not read the body")
+            OciError::new(
+                StatusCode::BAD_REQUEST,
+                "MANIFEST_INVALID",
+                "could not read the body",
+            )
         }
     })?;
     let tags = query
         .all("tag")
         .map(|t| {
             t.parse::<Tag>().map_err(|_| {
-                OciError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", format!("invalid tag {t:?}"))
+                OciError::new(
+                    StatusCode::BAD_REQUEST,
+                    "TAG_INVALID",
+                    format!("invalid tag {t:?}"),
+                )
             })
         })
         .collect::<OciResult<Vec<_>>>()?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let stored = state
         .registry
         .put_manifest(&name, &reference, content_type, bytes, &tags)
@@ -576,7 +611,10 @@ mod tests {
     fn content_ranges() {
         let v = |s: &'static str| HeaderValue::from_static(s);
         assert_eq!(parse_content_range(&v("0-99")).unwrap(), (0, 100));
-        assert_eq!(parse_content_range(&v("bytes 100-199/*")).unwrap(), (100, 100));
+        assert_eq!(
+            parse_content_range(&v("bytes 100-199/*")).unwrap(),
+            (100, 100)
+        );
         assert!(parse_content_range(&v("5-4")).is_err());
         assert!(parse_content_range(&v("abc")).is_err());
     }

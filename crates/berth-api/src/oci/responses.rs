@@ -45,7 +45,10 @@ pub struct UploadProgress {
 impl IntoResponse for UploadProgress {
     fn into_response(self) -> Response {
         let mut b = empty(self.status)
-            .header(header::LOCATION, upload_location(&self.upload.repository, &self.upload.id))
+            .header(
+                header::LOCATION,
+                upload_location(&self.upload.repository, &self.upload.id),
+            )
             .header(header::RANGE, upload_range(self.upload.size))
             .header(DOCKER_UPLOAD_UUID, value(&self.upload.id));
         if let Some(min) = self.chunk_min {
@@ -64,7 +67,10 @@ pub struct BlobCreated {
 impl IntoResponse for BlobCreated {
     fn into_response(self) -> Response {
         let b = empty(StatusCode::CREATED)
-            .header(header::LOCATION, value(&format!("/v2/{}/blobs/{}", self.name, self.digest)))
+            .header(
+                header::LOCATION,
+                value(&format!("/v2/{}/blobs/{}", self.name, self.digest)),
+            )
             .header(DOCKER_CONTENT_DIGEST, value(self.digest.as_str()));
         build(b, Body::empty())
     }

@@ -11,12 +11,28 @@ use crate::auth::{Action, Scope};
 pub enum OciRoute {
     Base,
     Catalog,
-    Manifest { name: RepoName, reference: Reference },
-    Blob { name: RepoName, digest: Digest },
-    UploadStart { name: RepoName },
-    Upload { name: RepoName, id: String },
-    Tags { name: RepoName },
-    Referrers { name: RepoName, digest: Digest },
+    Manifest {
+        name: RepoName,
+        reference: Reference,
+    },
+    Blob {
+        name: RepoName,
+        digest: Digest,
+    },
+    UploadStart {
+        name: RepoName,
+    },
+    Upload {
+        name: RepoName,
+        id: String,
+    },
+    Tags {
+        name: RepoName,
+    },
+    Referrers {
+        name: RepoName,
+        digest: Digest,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,11 +73,15 @@ impl OciRoute {
         }
         for suffix in ["/blobs/uploads/", "/blobs/uploads"] {
             if let Some(name) = rest.strip_suffix(suffix) {
-                return Ok(OciRoute::UploadStart { name: name.parse()? });
+                return Ok(OciRoute::UploadStart {
+                    name: name.parse()?,
+                });
             }
         }
         if let Some(name) = rest.strip_suffix("/tags/list") {
-            return Ok(OciRoute::Tags { name: name.parse()? });
+            return Ok(OciRoute::Tags {
+                name: name.parse()?,
+            });
         }
         let (prefix, last) = split_last(rest).ok_or(RouteError::NotFound)?;
         let (name, kind) = split_last(prefix).ok_or(RouteError::NotFound)?;
@@ -197,11 +217,23 @@ mod tests {
     #[test]
     fn scopes() {
         let r = OciRoute::parse("a/manifests/v1").unwrap();
-        assert_eq!(r.scope(&Method::GET), Scope::Repository(name("a"), Action::Pull));
-        assert_eq!(r.scope(&Method::PUT), Scope::Repository(name("a"), Action::Push));
-        assert_eq!(r.scope(&Method::DELETE), Scope::Repository(name("a"), Action::Delete));
+        assert_eq!(
+            r.scope(&Method::GET),
+            Scope::Repository(name("a"), Action::Pull)
+        );
+        assert_eq!(
+            r.scope(&Method::PUT),
+            Scope::Repository(name("a"), Action::Push)
+        );
+        assert_eq!(
+            r.scope(&Method::DELETE),
+            Scope::Repository(name("a"), Action::Delete)
+        );
         let u = OciRoute::parse("a/blobs/uploads/x").unwrap();
-        assert_eq!(u.scope(&Method::DELETE), Scope::Repository(name("a"), Action::Push));
+        assert_eq!(
+            u.scope(&Method::DELETE),
+            Scope::Repository(name("a"), Action::Push)
+        );
         assert_eq!(OciRoute::Catalog.scope(&Method::GET), Scope::Catalog);
     }
 

@@ -1,0 +1,1092 @@
+//! In-process tests of every `/v2` endpoint and error, through the real router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use berth_api::{AllowAll, AppState};
+use berth_core::Digest;
+use berth_meta::SqliteMetaStore;
+use berth_service::{Registry, RegistryLimits};
+use berth_storage::FsBlobStore;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+struct TestRegistry {
+    app: Router,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Asserts an OCI error reply and returns it.
+    #[track_caller]
+    fn error(&self, status: StatusCode, code: &str) -> &Reply {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let body = self.json();
+        assert_eq!(body["errors"][0]["code"], code, "{body}");
+        assert!(body["errors"][0]["message"].is_string(), "{body}");
+        self
+    }
+}
+
+async fn registry_with(limits: RegistryLimits) -> TestRegistry {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
+    let meta = Arc::new(
+        SqliteMetaStore::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap(),
+    );
+    let registry = Arc::new(Registry::new(blobs, meta, limits));
+    let app = berth_api::router(AppState {
+        registry,
+        authorizer: Arc::new(AllowAll),
+    });
+    TestRegistry { app, _dir: dir }
+}
+
+async fn registry() -> TestRegistry {
+    registry_with(RegistryLimits::default()).await
+}
+
+impl TestRegistry {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body: Bytes = body.into();
+        if !body.is_empty() {
+            req = req.header("content-length", body.len());
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Reply {
+        self.call(Method::GET, uri, &[], Bytes::new()).await
+    }
+
+    /// Pushes a blob monolithically and returns its digest.
+    async fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
+        let digest = Digest::sha256(data);
+        let r = self
+            .call(
+                Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+                &[],
+                Bytes::copy_from_slice(data),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        digest
+    }
+
+    /// Pushes a config and one layer plus an image manifest; returns the manifest digest
+    /// and bytes.
+    async fn push_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        seed: &str,
+        extra: Value,
+    ) -> (Digest, Vec<u8>) {
+        let config = format!("{{\"seed\":\"{seed}\"}}");
+        let layer = format!("layer of {seed}");
+        let c = self.push_blob(repo, config.as_bytes()).await;
+        let l = self.push_blob(repo, layer.as_bytes()).await;
+        let mut manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": l, "size": layer.len()}],
+        });
+        if let (Some(m), Some(extra)) = (manifest.as_object_mut(), extra.as_object()) {
+            m.extend(extra.clone());
+        }
+        let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+        let r = self
+            .call(
+                Method::PUT,
+                &format!("/v2/{repo}/manifests/{tag}"),
+                &[("content-type", OCI_MANIFEST)],
+                bytes.clone(),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let digest = Digest::sha256(&bytes);
+        assert_eq!(r.header("docker-content-digest"), digest.as_str());
+        assert_eq!(
+            r.header("location"),
+            format!("/v2/{repo}/manifests/{digest}")
+        );
+        (digest, bytes)
+    }
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn base_endpoint() {
+    let reg = registry().await;
+    for uri in ["/v2/", "/v2"] {
+        let r = reg.get(uri).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("docker-distribution-api-version"), "registry/2.0");
+    }
+}
+
+#[tokio::test]
+async fn monolithic_blob_push_head_get_range_delete() {
+    let reg = registry().await;
+    let data = pattern(100_000);
+    let digest = reg.push_blob("a/b", &data).await;
+
+    let head = reg
+        .call(
+            Method::HEAD,
+            &format!("/v2/a/b/blobs/{digest}"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("content-length"), "100000");
+    assert_eq!(head.header("docker-content-digest"), digest.as_str());
+    assert!(head.body.is_empty());
+
+    let get = reg.get(&format!("/v2/a/b/blobs/{digest}")).await;
+    assert_eq!(get.status, StatusCode::OK);
+    assert_eq!(&get.body[..], &data[..]);
+
+    let range = reg
+        .call(
+            Method::GET,
+            &format!("/v2/a/b/blobs/{digest}"),
+            &[("range", "bytes=10-19")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(range.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(range.header("content-range"), "bytes 10-19/100000");
+    assert_eq!(&range.body[..], &data[10..20]);
+
+    let suffix = reg
+        .call(
+            Method::GET,
+            &format!("/v2/a/b/blobs/{digest}"),
+            &[("range", "bytes=-5")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(&suffix.body[..], &data[data.len() - 5..]);
+
+    let bad = reg
+        .call(
+            Method::GET,
+            &format!("/v2/a/b/blobs/{digest}"),
+            &[("range", "bytes=100000-")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(bad.header("content-range"), "bytes */100000");
+
+    // The percent-encoded form of the digest names the same blob.
+    let encoded = digest.as_str().replace(':', "%3A");
+    assert_eq!(
+        reg.get(&format!("/v2/a/b/blobs/{encoded}")).await.status,
+        StatusCode::OK
+    );
+
+    // Another repository cannot read it.
+    reg.get(&format!("/v2/other/blobs/{digest}"))
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
+
+    let del = reg
+        .call(
+            Method::DELETE,
+            &format!("/v2/a/b/blobs/{digest}"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::ACCEPTED);
+    reg.get(&format!("/v2/a/b/blobs/{digest}"))
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
+    reg.call(
+        Method::DELETE,
+        &format!("/v2/a/b/blobs/{digest}"),
+        &[],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
+}
+
+#[tokio::test]
+async fn monolithic_push_with_wrong_digest_or_length_is_refused() {
+    let reg = registry().await;
+    let wrong = Digest::sha256(b"something else");
+    reg.call(
+        Method::POST,
+        &format!("/v2/r/blobs/uploads/?digest={wrong}"),
+        &[],
+        &b"data"[..],
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    reg.get(&format!("/v2/r/blobs/{wrong}"))
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
+    reg.call(
+        Method::POST,
+        "/v2/r/blobs/uploads/?digest=sha256:1234",
+        &[],
+        &b"data"[..],
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    reg.call(
+        Method::POST,
+        "/v2/r/blobs/uploads/?digest=md5:abcd",
+        &[],
+        &b"data"[..],
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    // An empty blob is a blob.
+    let empty = reg.push_blob("r", b"").await;
+    let r = reg.get(&format!("/v2/r/blobs/{empty}")).await;
+    assert_eq!((r.status, r.body.len()), (StatusCode::OK, 0));
+}
+
+#[tokio::test]
+async fn chunked_upload_with_status_out_of_order_and_finish() {
+    let reg = registry().await;
+    let data = pattern(300_000);
+    let digest = Digest::sha256(&data);
+
+    let start = reg
+        .call(Method::POST, "/v2/ns/app/blobs/uploads/", &[], Bytes::new())
+        .await;
+    assert_eq!(start.status, StatusCode::ACCEPTED);
+    let location = start.header("location").to_owned();
+    assert!(
+        location.starts_with("/v2/ns/app/blobs/uploads/"),
+        "{location}"
+    );
+    assert_eq!(start.header("range"), "0-0");
+    assert!(!start.header("docker-upload-uuid").is_empty());
+
+    let first = reg
+        .call(
+            Method::PATCH,
+            &location,
+            &[("content-range", "0-99999")],
+            data[..100_000].to_vec(),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(first.header("range"), "0-99999");
+    let location = first.header("location").to_owned();
+
+    // A chunk that does not start where the upload stands: 416 with the current range.
+    let gap = reg
+        .call(
+            Method::PATCH,
+            &location,
+            &[("content-range", "150000-199999")],
+            data[150_000..200_000].to_vec(),
+        )
+        .await;
+    gap.error(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID");
+    assert_eq!(gap.header("range"), "0-99999");
+    assert_eq!(gap.header("location"), location);
+    let overlap = reg
+        .call(
+            Method::PATCH,
+            &location,
+            &[("content-range", "50000-149999")],
+            data[50_000..150_000].to_vec(),
+        )
+        .await;
+    overlap.error(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID");
+    // Content-Range and Content-Length disagree.
+    reg.call(
+        Method::PATCH,
+        &location,
+        &[("content-range", "100000-100009")],
+        data[100_000..100_020].to_vec(),
+    )
+    .await
+    .error(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID");
+
+    let status = reg.get(&location).await;
+    assert_eq!(status.status, StatusCode::NO_CONTENT);
+    assert_eq!(status.header("range"), "0-99999");
+
+    // A streamed chunk (no Content-Range).
+    let second = reg
+        .call(
+            Method::PATCH,
+            &location,
+            &[],
+            data[100_000..250_000].to_vec(),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::ACCEPTED);
+    assert_eq!(second.header("range"), "0-249999");
+
+    // Finish with the last chunk in the PUT body.
+    let done = reg
+        .call(
+            Method::PUT,
+            &format!("{location}?digest={digest}"),
+            &[],
+            data[250_000..].to_vec(),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{:?}", done.body);
+    assert_eq!(
+        done.header("location"),
+        format!("/v2/ns/app/blobs/{digest}")
+    );
+    assert_eq!(done.header("docker-content-digest"), digest.as_str());
+    let got = reg.get(&format!("/v2/ns/app/blobs/{digest}")).await;
+    assert_eq!(&got.body[..], &data[..]);
+
+    // The session is over.
+    reg.get(&location)
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
+}
+
+#[tokio::test]
+async fn upload_finish_with_wrong_digest_cancel_and_foreign_sessions() {
+    let reg = registry().await;
+    let start = reg
+        .call(Method::POST, "/v2/r/blobs/uploads/", &[], Bytes::new())
+        .await;
+    let location = start.header("location").to_owned();
+    reg.call(Method::PATCH, &location, &[], &b"hello"[..]).await;
+    // The session belongs to its repository.
+    let foreign = location.replace("/v2/r/", "/v2/other/");
+    reg.get(&foreign)
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
+    reg.call(Method::PUT, &location, &[], Bytes::new())
+        .await
+        .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    let wrong = Digest::sha256(b"olleh");
+    reg.call(
+        Method::PUT,
+        &format!("{location}?digest={wrong}"),
+        &[],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    reg.get(&format!("/v2/r/blobs/{wrong}"))
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
+
+    let start = reg
+        .call(Method::POST, "/v2/r/blobs/uploads/", &[], Bytes::new())
+        .await;
+    let location = start.header("location").to_owned();
+    let cancel = reg.call(Method::DELETE, &location, &[], Bytes::new()).await;
+    assert_eq!(cancel.status, StatusCode::NO_CONTENT);
+    reg.get(&location)
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
+    reg.call(Method::PATCH, &location, &[], &b"x"[..])
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
+    reg.get("/v2/r/blobs/uploads/not-a-session")
+        .await
+        .error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
+    reg.get("/v2/r/blobs/uploads/..%2F..%2Fetc")
+        .await
+        .error(StatusCode::NOT_FOUND, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn sha512_blobs_monolithic_and_chunked() {
+    let reg = registry().await;
+    let data = pattern(70_000);
+    let digest = Digest::compute(berth_core::Algorithm::Sha512, &data);
+    let r = reg
+        .call(
+            Method::POST,
+            &format!("/v2/r/blobs/uploads/?digest={digest}"),
+            &[],
+            data.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        &reg.get(&format!("/v2/r/blobs/{digest}")).await.body[..],
+        &data[..]
+    );
+
+    let data2 = pattern(90_001);
+    let digest2 = Digest::compute(berth_core::Algorithm::Sha512, &data2);
+    let start = reg
+        .call(Method::POST, "/v2/r/blobs/uploads/", &[], Bytes::new())
+        .await;
+    let location = start.header("location").to_owned();
+    reg.call(
+        Method::PATCH,
+        &location,
+        &[("content-range", "0-49999")],
+        data2[..50_000].to_vec(),
+    )
+    .await;
+    let done = reg
+        .call(
+            Method::PUT,
+            &format!("{location}?digest={digest2}"),
+            &[],
+            data2[50_000..].to_vec(),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{:?}", done.body);
+    assert_eq!(
+        &reg.get(&format!("/v2/r/blobs/{digest2}")).await.body[..],
+        &data2[..]
+    );
+
+    // A wrong sha512 on a chunked upload is still caught.
+    let start = reg
+        .call(Method::POST, "/v2/r/blobs/uploads/", &[], Bytes::new())
+        .await;
+    let location = start.header("location").to_owned();
+    reg.call(Method::PATCH, &location, &[], &b"abc"[..]).await;
+    reg.call(
+        Method::PUT,
+        &format!("{location}?digest={digest2}"),
+        &[],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+}
+
+#[tokio::test]
+async fn cross_repository_mount() {
+    let reg = registry().await;
+    let digest = reg.push_blob("src/repo", b"shared layer").await;
+    let r = reg
+        .call(
+            Method::POST,
+            &format!("/v2/dst/blobs/uploads/?mount={digest}&from=src/repo"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.header("location"), format!("/v2/dst/blobs/{digest}"));
+    assert_eq!(
+        &reg.get(&format!("/v2/dst/blobs/{digest}")).await.body[..],
+        b"shared layer"
+    );
+
+    // Not in the source: fall back to a session.
+    let missing = Digest::sha256(b"nowhere");
+    let r = reg
+        .call(
+            Method::POST,
+            &format!("/v2/dst/blobs/uploads/?mount={missing}&from=src/repo"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert!(r.header("location").starts_with("/v2/dst/blobs/uploads/"));
+    // No `from`: also a session.
+    let r = reg
+        .call(
+            Method::POST,
+            &format!("/v2/dst2/blobs/uploads/?mount={digest}"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    reg.call(
+        Method::POST,
+        &format!("/v2/dst/blobs/uploads/?mount={digest}&from=BAD"),
+        &[],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
+}
+
+#[tokio::test]
+async fn manifests_by_tag_and_digest_with_negotiation() {
+    let reg = registry().await;
+    let (digest, bytes) = reg.push_image("lib/app", "v1", "one", json!({})).await;
+
+    for uri in [
+        "/v2/lib/app/manifests/v1".to_string(),
+        format!("/v2/lib/app/manifests/{digest}"),
+    ] {
+        let r = reg
+            .call(Method::GET, &uri, &[("accept", OCI_MANIFEST)], Bytes::new())
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("content-type"), OCI_MANIFEST);
+        assert_eq!(r.header("docker-content-digest"), digest.as_str());
+        assert_eq!(&r.body[..], &bytes[..], "served byte for byte");
+        let head = reg.call(Method::HEAD, &uri, &[], Bytes::new()).await;
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(head.header("content-length"), bytes.len().to_string());
+        assert!(head.body.is_empty());
+    }
+    // By tag, a client that accepts only Docker manifests is not handed an OCI one.
+    reg.call(
+        Method::GET,
+        "/v2/lib/app/manifests/v1",
+        &[("accept", DOCKER_MANIFEST)],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    // Several Accept values, one of them matching.
+    let r = reg
+        .call(
+            Method::GET,
+            "/v2/lib/app/manifests/v1",
+            &[("accept", &format!("{DOCKER_MANIFEST}, {OCI_MANIFEST}"))],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    reg.get("/v2/lib/app/manifests/nope")
+        .await
+        .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    reg.get("/v2/lib/nothing/manifests/v1")
+        .await
+        .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    reg.get("/v2/lib/app/manifests/-bad")
+        .await
+        .error(StatusCode::BAD_REQUEST, "TAG_INVALID");
+    reg.get("/v2/lib/app/manifests/sha256:abc")
+        .await
+        .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+}
+
+#[tokio::test]
+async fn manifest_validation_errors() {
+    let reg = registry().await;
+    let put = |uri: &'static str, ct: &'static str, body: Vec<u8>| {
+        let reg = &reg;
+        async move {
+            reg.call(Method::PUT, uri, &[("content-type", ct)], body)
+                .await
+        }
+    };
+    put("/v2/r/manifests/t", OCI_MANIFEST, b"{not json".to_vec())
+        .await
+        .error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
+    put(
+        "/v2/r/manifests/t",
+        OCI_MANIFEST,
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.to_vec(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
+    put(
+        "/v2/r/manifests/t",
+        "text/plain",
+        br#"{"schemaVersion":2}"#.to_vec(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
+    // Media type in the body and the Content-Type disagree.
+    let missing = Digest::sha256(b"missing");
+    let body = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": missing, "size": 7},
+        "layers": [],
+    });
+    put(
+        "/v2/r/manifests/t",
+        DOCKER_MANIFEST,
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
+    // Blobs it needs are not in the repository.
+    let r = put(
+        "/v2/r/manifests/t",
+        OCI_MANIFEST,
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    r.error(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN");
+    assert_eq!(r.json()["errors"][0]["detail"]["digest"], missing.as_str());
+    // Declared size differs from the blob's.
+    let cfg = reg.push_blob("r", b"{}").await;
+    let wrong_size = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": 3},
+        "layers": [],
+    });
+    put(
+        "/v2/r/manifests/t",
+        OCI_MANIFEST,
+        serde_json::to_vec(&wrong_size).unwrap(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
+    // Pushed by digest: the digest must match the bytes.
+    let good = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": 2},
+        "layers": [],
+    });
+    let bytes = serde_json::to_vec(&good).unwrap();
+    let wrong = Digest::sha256(b"other");
+    reg.call(
+        Method::PUT,
+        &format!("/v2/r/manifests/{wrong}"),
+        &[("content-type", OCI_MANIFEST)],
+        bytes.clone(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    let right = Digest::sha256(&bytes);
+    let r = reg
+        .call(
+            Method::PUT,
+            &format!("/v2/r/manifests/{right}"),
+            &[("content-type", OCI_MANIFEST)],
+            bytes,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    reg.call(
+        Method::PUT,
+        "/v2/r/manifests/t?tag=ok&tag=-bad",
+        &[("content-type", OCI_MANIFEST)],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "TAG_INVALID");
+    // Schema 1 is not supported.
+    put(
+        "/v2/r/manifests/t",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        br#"{"schemaVersion":1}"#.to_vec(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
+}
+
+#[tokio::test]
+async fn manifest_size_limit() {
+    let reg = registry_with(RegistryLimits {
+        max_manifest_bytes: 1000,
+        ..RegistryLimits::default()
+    })
+    .await;
+    let big = format!("{{\"schemaVersion\":2,\"x\":\"{}\"}}", "a".repeat(2000));
+    reg.call(
+        Method::PUT,
+        "/v2/r/manifests/t",
+        &[("content-type", OCI_MANIFEST)],
+        big,
+    )
+    .await
+    .error(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID");
+}
+
+#[tokio::test]
+async fn docker_manifests_indexes_and_multiple_tags() {
+    let reg = registry().await;
+    let cfg = reg.push_blob("d", b"{\"architecture\":\"amd64\"}").await;
+    let layer = reg.push_blob("d", b"layer-bytes").await;
+    let docker = json!({
+        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cfg, "size": 24},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer, "size": 11}],
+    });
+    let docker_bytes = serde_json::to_vec(&docker).unwrap();
+    let docker_digest = Digest::sha256(&docker_bytes);
+    let r = reg
+        .call(
+            Method::PUT,
+            &format!("/v2/d/manifests/{docker_digest}?tag=a&tag=b"),
+            &[("content-type", DOCKER_MANIFEST)],
+            docker_bytes.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let tags = reg.get("/v2/d/tags/list").await.json();
+    assert_eq!(tags, json!({"name": "d", "tags": ["a", "b"]}));
+
+    // A manifest list whose child is missing is refused; with the child present it is kept.
+    let (oci_digest, oci_bytes) = reg.push_image("d", "oci", "x", json!({})).await;
+    let missing = Digest::sha256(b"missing child");
+    let list = |children: Value| {
+        serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": children}),
+        )
+        .unwrap()
+    };
+    let bad = list(
+        json!([{"mediaType": DOCKER_MANIFEST, "digest": missing, "size": 10, "platform": {"os": "linux", "architecture": "arm64"}}]),
+    );
+    reg.call(
+        Method::PUT,
+        "/v2/d/manifests/multi",
+        &[("content-type", DOCKER_LIST)],
+        bad,
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN");
+    let good = list(json!([
+        {"mediaType": DOCKER_MANIFEST, "digest": docker_digest, "size": docker_bytes.len(), "platform": {"os": "linux", "architecture": "amd64"}},
+        {"mediaType": OCI_MANIFEST, "digest": oci_digest, "size": oci_bytes.len(), "platform": {"os": "linux", "architecture": "arm64"}},
+    ]));
+    let r = reg
+        .call(
+            Method::PUT,
+            "/v2/d/manifests/multi",
+            &[("content-type", DOCKER_LIST)],
+            good.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let got = reg
+        .call(
+            Method::GET,
+            "/v2/d/manifests/multi",
+            &[("accept", DOCKER_LIST)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(got.header("content-type"), DOCKER_LIST);
+    assert_eq!(&got.body[..], &good[..]);
+
+    // An OCI index without mediaType in the body, typed by Content-Type.
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": oci_digest, "size": oci_bytes.len()}]}))
+    .unwrap();
+    let r = reg
+        .call(
+            Method::PUT,
+            "/v2/d/manifests/idx",
+            &[("content-type", OCI_INDEX)],
+            index,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        reg.get("/v2/d/manifests/idx").await.header("content-type"),
+        OCI_INDEX
+    );
+}
+
+#[tokio::test]
+async fn deleting_tags_and_manifests() {
+    let reg = registry().await;
+    let (digest, _) = reg.push_image("del", "v1", "one", json!({})).await;
+    reg.call(
+        Method::PUT,
+        &format!("/v2/del/manifests/{digest}?tag=v2"),
+        &[("content-type", OCI_MANIFEST)],
+        reg.get(&format!("/v2/del/manifests/{digest}")).await.body,
+    )
+    .await;
+    // Deleting a tag leaves the manifest and the other tag.
+    let r = reg
+        .call(Method::DELETE, "/v2/del/manifests/v1", &[], Bytes::new())
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    reg.get("/v2/del/manifests/v1")
+        .await
+        .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    assert_eq!(reg.get("/v2/del/manifests/v2").await.status, StatusCode::OK);
+    // Deleting by digest takes the remaining tags along.
+    let r = reg
+        .call(
+            Method::DELETE,
+            &format!("/v2/del/manifests/{digest}"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    reg.get("/v2/del/manifests/v2")
+        .await
+        .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    reg.get(&format!("/v2/del/manifests/{digest}"))
+        .await
+        .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    assert_eq!(reg.get("/v2/del/tags/list").await.json()["tags"], json!([]));
+    reg.call(
+        Method::DELETE,
+        &format!("/v2/del/manifests/{digest}"),
+        &[],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+}
+
+#[tokio::test]
+async fn referrers_with_filter_and_missing_subject() {
+    let reg = registry().await;
+    let subject = Digest::sha256(b"an image pushed later");
+    let subject_desc = json!({"mediaType": OCI_MANIFEST, "digest": subject, "size": 21});
+    // The subject does not exist yet: accepted, answered with OCI-Subject.
+    let cfg = reg.push_blob("s", b"{}").await;
+    let empty_cfg =
+        json!({"mediaType": "application/vnd.oci.empty.v1+json", "digest": cfg, "size": 2});
+    let sig = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.example.sig",
+        "config": empty_cfg, "layers": [], "subject": subject_desc,
+        "annotations": {"org.example.signed-by": "me"},
+    });
+    let sig_bytes = serde_json::to_vec(&sig).unwrap();
+    let sig_digest = Digest::sha256(&sig_bytes);
+    let r = reg
+        .call(
+            Method::PUT,
+            &format!("/v2/s/manifests/{sig_digest}"),
+            &[("content-type", OCI_MANIFEST)],
+            sig_bytes.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.header("oci-subject"), subject.as_str());
+    let sbom = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.example.sbom", "digest": cfg, "size": 2},
+        "layers": [], "subject": subject_desc,
+    });
+    let sbom_bytes = serde_json::to_vec(&sbom).unwrap();
+    reg.call(
+        Method::PUT,
+        "/v2/s/manifests/sbom",
+        &[("content-type", OCI_MANIFEST)],
+        sbom_bytes.clone(),
+    )
+    .await;
+
+    let all = reg.get(&format!("/v2/s/referrers/{subject}")).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.header("content-type"), OCI_INDEX);
+    assert!(all.headers.get("oci-filters-applied").is_none());
+    let index = all.json();
+    assert_eq!(index["schemaVersion"], 2);
+    assert_eq!(index["mediaType"], OCI_INDEX);
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2);
+    let sig_entry = manifests
+        .iter()
+        .find(|m| m["digest"] == sig_digest.as_str())
+        .unwrap();
+    assert_eq!(sig_entry["artifactType"], "application/vnd.example.sig");
+    assert_eq!(sig_entry["size"], sig_bytes.len());
+    assert_eq!(sig_entry["mediaType"], OCI_MANIFEST);
+    assert_eq!(sig_entry["annotations"]["org.example.signed-by"], "me");
+    // Without artifactType, the config's media type stands in.
+    let sbom_entry = manifests
+        .iter()
+        .find(|m| m["digest"] == Digest::sha256(&sbom_bytes).as_str())
+        .unwrap();
+    assert_eq!(sbom_entry["artifactType"], "application/vnd.example.sbom");
+
+    let filtered = reg
+        .get(&format!(
+            "/v2/s/referrers/{subject}?artifactType=application/vnd.example.sig"
+        ))
+        .await;
+    assert_eq!(filtered.header("oci-filters-applied"), "artifactType");
+    assert_eq!(filtered.json()["manifests"].as_array().unwrap().len(), 1);
+
+    let none = reg.get(&format!("/v2/s/referrers/{cfg}")).await;
+    assert_eq!(none.status, StatusCode::OK);
+    assert_eq!(none.json()["manifests"], json!([]));
+    reg.get("/v2/s/referrers/sha256:bad")
+        .await
+        .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+}
+
+#[tokio::test]
+async fn tag_and_catalog_pagination() {
+    let reg = registry().await;
+    let (digest, bytes) = reg.push_image("p/q", "t00", "p", json!({})).await;
+    for i in 1..12 {
+        let r = reg
+            .call(
+                Method::PUT,
+                &format!("/v2/p/q/manifests/t{i:02}"),
+                &[("content-type", OCI_MANIFEST)],
+                bytes.clone(),
+            )
+            .await;
+        assert_eq!(r.header("docker-content-digest"), digest.as_str());
+    }
+    let page = reg.get("/v2/p/q/tags/list?n=5").await;
+    assert_eq!(
+        page.json()["tags"],
+        json!(["t00", "t01", "t02", "t03", "t04"])
+    );
+    assert_eq!(
+        page.header("link"),
+        "</v2/p/q/tags/list?n=5&last=t04>; rel=\"next\""
+    );
+    let next = reg.get("/v2/p/q/tags/list?n=5&last=t04").await;
+    assert_eq!(
+        next.json()["tags"],
+        json!(["t05", "t06", "t07", "t08", "t09"])
+    );
+    let last = reg.get("/v2/p/q/tags/list?n=5&last=t09").await;
+    assert_eq!(last.json()["tags"], json!(["t10", "t11"]));
+    assert!(last.headers.get("link").is_none());
+    assert_eq!(
+        reg.get("/v2/p/q/tags/list?n=0").await.json()["tags"],
+        json!([])
+    );
+    reg.get("/v2/p/q/tags/list?n=x")
+        .await
+        .error(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID");
+    reg.get("/v2/p/none/tags/list")
+        .await
+        .error(StatusCode::NOT_FOUND, "NAME_UNKNOWN");
+
+    for name in ["c/b", "c/a", "b", "a/z"] {
+        reg.push_blob(name, b"x").await;
+    }
+    let all = reg.get("/v2/_catalog").await.json();
+    assert_eq!(
+        all["repositories"],
+        json!(["a/z", "b", "c/a", "c/b", "p/q"])
+    );
+    let page = reg.get("/v2/_catalog?n=2&last=b").await;
+    assert_eq!(page.json()["repositories"], json!(["c/a", "c/b"]));
+    assert_eq!(
+        page.header("link"),
+        "</v2/_catalog?n=2&last=c%2Fb>; rel=\"next\""
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_are_4xx() {
+    let reg = registry().await;
+    reg.get("/v2/UPPER/tags/list")
+        .await
+        .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
+    reg.get("/v2/a//b/tags/list")
+        .await
+        .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
+    reg.get(&format!("/v2/{}/tags/list", "a".repeat(300)))
+        .await
+        .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
+    reg.get("/v2/a/blobs/sha256:XYZ")
+        .await
+        .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    reg.get("/v2/a/something")
+        .await
+        .error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    reg.call(Method::POST, "/v2/a/manifests/v1", &[], Bytes::new())
+        .await
+        .error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED");
+    reg.call(Method::PUT, "/v2/a/tags/list", &[], Bytes::new())
+        .await
+        .error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED");
+    let start = reg
+        .call(Method::POST, "/v2/a/blobs/uploads/", &[], Bytes::new())
+        .await;
+    let location = start.header("location").to_owned();
+    reg.call(
+        Method::PATCH,
+        &location,
+        &[("content-range", "garbage")],
+        &b"x"[..],
+    )
+    .await
+    .error(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID");
+    reg.call(
+        Method::PATCH,
+        &location,
+        &[("content-length", "abc")],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "SIZE_INVALID");
+    let r = reg
+        .get("/v2/a/blobs/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        .await;
+    r.error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
+    assert_eq!(r.header("docker-distribution-api-version"), "registry/2.0");
+}
