@@ -37,6 +37,44 @@ impl FsBlobStore {
     }
 }
 
+/// Syncs what has been written so far on another thread while writing goes on, so that
+/// the disk works while the network does and the final sync only has the tail left.
+#[derive(Default)]
+struct Flusher {
+    running: Option<std::thread::JoinHandle<io::Result<()>>>,
+    flushed_at: u64,
+}
+
+impl Flusher {
+    /// Written bytes between background syncs.
+    const EVERY: u64 = 32 * 1024 * 1024;
+
+    fn maybe_start(&mut self, file: &File, written: u64) -> io::Result<()> {
+        if written - self.flushed_at < Self::EVERY {
+            return Ok(());
+        }
+        if let Some(running) = &self.running {
+            if !running.is_finished() {
+                return Ok(());
+            }
+            self.finish()?;
+        }
+        let handle = file.try_clone()?;
+        self.flushed_at = written;
+        self.running = Some(std::thread::spawn(move || handle.sync_data()));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        match self.running.take() {
+            Some(running) => running
+                .join()
+                .map_err(|_| io::Error::other("flusher thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -152,12 +190,15 @@ impl BlobStore for FsBlobStore {
             }
             let mut written = 0u64;
             let mut pos = offset;
+            let mut flusher = Flusher::default();
             while let Some(chunk) = rx.blocking_recv() {
                 file.write_all_at(&chunk, pos)?;
                 pos += chunk.len() as u64;
                 written += chunk.len() as u64;
+                flusher.maybe_start(&file, written)?;
             }
             file.flush()?;
+            flusher.finish()?;
             file.sync_data()?;
             Ok(written)
         });
