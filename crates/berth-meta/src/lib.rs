@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use berth_core::{Digest, Reference, RepoName, Tag};
 use bytes::Bytes;
 
+mod postgres;
 mod sqlite;
 pub mod testsuite;
 
+pub use postgres::PostgresMetaStore;
 pub use sqlite::SqliteMetaStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -133,10 +135,18 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Uploads untouched since `updated_before` (ms since epoch), oldest first.
     async fn stale_uploads(&self, updated_before: i64, limit: u32) -> Result<Vec<UploadRecord>>;
 
+    /// Forgets an upload only if it is still untouched since `updated_before`, so a purge
+    /// never removes a session a client resumed meanwhile. Returns whether it did.
+    async fn delete_stale_upload(&self, id: &str, updated_before: i64) -> Result<bool>;
+
     /// Stores a manifest (if not already stored) and points `tags` at it, after checking in
     /// the same transaction that every blob and child it needs is in the repository.
-    async fn put_manifest(&self, repo: &RepoName, manifest: &NewManifest, tags: &[Tag])
-    -> Result<()>;
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &NewManifest,
+        tags: &[Tag],
+    ) -> Result<()>;
 
     async fn get_manifest(
         &self,

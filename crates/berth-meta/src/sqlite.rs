@@ -61,15 +61,19 @@ impl SqliteMetaStore {
 }
 
 async fn repo_id(tx: &mut Transaction<'_, Sqlite>, repo: &RepoName) -> Result<i64> {
-    sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
-        .bind(repo.as_str())
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-    Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-        .bind(repo.as_str())
-        .fetch_one(&mut **tx)
-        .await?)
+    sqlx::query(
+        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(repo.as_str())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo.as_str())
+            .fetch_one(&mut **tx)
+            .await?,
+    )
 }
 
 fn upload_from_row(row: &SqliteRow) -> Result<UploadRecord> {
@@ -91,13 +95,15 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+        Ok(
+            sqlx::query_scalar(
+                "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+            )
+            .bind(last.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?,
         )
-        .bind(last.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?)
     }
 
     async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
@@ -177,10 +183,9 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn get_upload(&self, id: &str) -> Result<Option<UploadRecord>> {
-        // Read through the writer so a replica-local read never misses the latest advance.
         let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(upload_from_row).transpose()
     }
@@ -216,12 +221,22 @@ impl MetaStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn stale_uploads(&self, updated_before: i64, limit: u32) -> Result<Vec<UploadRecord>> {
-        let rows = sqlx::query("SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?")
+    async fn delete_stale_upload(&self, id: &str, updated_before: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM uploads WHERE id = ? AND updated_at < ?")
+            .bind(id)
             .bind(updated_before)
-            .bind(i64::from(limit))
-            .fetch_all(&self.writer)
+            .execute(&self.writer)
             .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn stale_uploads(&self, updated_before: i64, limit: u32) -> Result<Vec<UploadRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?")
+                .bind(updated_before)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?;
         rows.iter().map(upload_from_row).collect()
     }
 

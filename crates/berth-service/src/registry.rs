@@ -438,9 +438,12 @@ impl Registry {
                 return Ok(purged);
             }
             for upload in stale {
-                self.blobs.abort(&upload.id, &upload.storage_state).await?;
-                self.meta.delete_upload(&upload.id).await?;
-                purged += 1;
+                // Forget the session first, and only if it is still stale: a client that
+                // resumed it meanwhile keeps it.
+                if self.meta.delete_stale_upload(&upload.id, before).await? {
+                    self.blobs.abort(&upload.id, &upload.storage_state).await?;
+                    purged += 1;
+                }
             }
         }
     }

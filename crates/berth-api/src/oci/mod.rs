@@ -28,10 +28,12 @@ pub use route::OciRoute;
 use crate::AppState;
 use crate::auth::{Action, Caller, Scope};
 
-/// Page size of tag and catalog listings when the client gives none, and the largest it
-/// may ask for.
-const DEFAULT_PAGE: u32 = 1000;
-const MAX_PAGE: u32 = 10_000;
+/// Page size of the catalog when the client gives none. Tags come all at once unless the
+/// client asks for pages, as distribution does, since many clients never follow `Link`.
+const DEFAULT_CATALOG_PAGE: u32 = 1000;
+const DEFAULT_TAGS_PAGE: u32 = MAX_PAGE;
+/// The largest page a client may ask for.
+const MAX_PAGE: u32 = 100_000;
 
 type OciResult<T = Response> = Result<T, OciError>;
 
@@ -97,7 +99,7 @@ async fn handle(state: &AppState, request: Request) -> OciResult {
             Ok((StatusCode::OK, axum::Json(json!({}))).into_response())
         }
         (OciRoute::Catalog, Method::GET) => {
-            let (n, last) = pagination(&query)?;
+            let (n, last) = pagination(&query, DEFAULT_CATALOG_PAGE)?;
             let repositories = registry.catalog(last, n).await?;
             let next = (repositories.len() as u32 == n).then(|| repositories.last().cloned());
             let link = next
@@ -106,7 +108,7 @@ async fn handle(state: &AppState, request: Request) -> OciResult {
             Ok(with_link(json!({ "repositories": repositories }), link))
         }
         (OciRoute::Tags { name }, Method::GET) => {
-            let (n, last) = pagination(&query)?;
+            let (n, last) = pagination(&query, DEFAULT_TAGS_PAGE)?;
             let tags = registry.list_tags(&name, last, n).await?;
             let next = (tags.len() as u32 == n).then(|| tags.last().cloned());
             let base = format!("/v2/{name}/tags/list");
@@ -183,9 +185,9 @@ async fn handle(state: &AppState, request: Request) -> OciResult {
     }
 }
 
-fn pagination(query: &Query) -> OciResult<(u32, Option<&str>)> {
+fn pagination(query: &Query, default: u32) -> OciResult<(u32, Option<&str>)> {
     let n = match query.get("n") {
-        None | Some("") => DEFAULT_PAGE,
+        None | Some("") => default,
         Some(n) => n.parse::<u32>().map_err(|_| {
             OciError::new(
                 StatusCode::BAD_REQUEST,
