@@ -51,9 +51,12 @@ pub struct StorageConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// Metadata database. Default: the SQLite file `<data_dir>/berth.db`. A value
-    /// `sqlite://PATH` selects another file.
+    /// Metadata database. Default: the SQLite file `<data_dir>/berth.db`. `sqlite://PATH`
+    /// selects another file; `postgres://USER:PASSWORD@HOST:PORT/DB` selects PostgreSQL
+    /// (what several replicas share). The password is never logged.
     pub url: Option<String>,
+    /// Connections each replica keeps to PostgreSQL at most.
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,8 +102,18 @@ impl Default for StorageConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: None }
+        DatabaseConfig {
+            url: None,
+            max_connections: 16,
+        }
     }
+}
+
+/// Which metadata database the configuration selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
 }
 
 impl Default for LimitsConfig {
@@ -151,9 +164,14 @@ impl Config {
             bail!("limits.upload_purge_interval_secs must be positive");
         }
         if let Some(url) = &self.database.url
-            && !url.starts_with("sqlite:")
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
         {
-            bail!("database.url {url:?}: only sqlite:// URLs are supported");
+            bail!("database.url must start with sqlite:, postgres:// or postgresql://");
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be positive");
         }
         Ok(())
     }
@@ -165,20 +183,39 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
-    pub fn sqlite_path(&self) -> PathBuf {
+    pub fn database(&self) -> Database {
         match &self.database.url {
-            Some(url) => PathBuf::from(
+            Some(url) if url.starts_with("postgres") => Database::Postgres(url.clone()),
+            Some(url) => Database::Sqlite(PathBuf::from(
                 url.trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:"),
-            ),
-            None => self.data_dir.join("berth.db"),
+            )),
+            None => Database::Sqlite(self.data_dir.join("berth.db")),
         }
     }
 
-    /// The configuration as TOML, for the start-up log. (No secrets exist yet; when they
-    /// do, they are redacted here.)
+    /// The configuration as TOML with every secret replaced, for the start-up log.
     pub fn redacted(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+        let mut shown = self.clone();
+        if let Some(url) = &mut shown.database.url {
+            *url = redact_url_password(url);
+        }
+        toml::to_string(&shown).unwrap_or_default()
+    }
+}
+
+/// `scheme://user:password@host/...` with the password replaced by `***`.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}/{path}")
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -254,8 +291,29 @@ mod tests {
         assert_eq!(c.server.log_level, "debug");
         assert_eq!(c.limits.max_manifest_bytes, 1000);
         assert_eq!(c.blob_dir(), PathBuf::from("/srv/berth/blobs"));
-        assert_eq!(c.sqlite_path(), PathBuf::from("/srv/berth/berth.db"));
+        assert_eq!(
+            c.database(),
+            Database::Sqlite(PathBuf::from("/srv/berth/berth.db"))
+        );
         assert_eq!(Config::load(None, vec![]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn postgres_url_is_selected_and_its_password_never_shown() {
+        let env = vec![(
+            "BERTH__DATABASE__URL".to_string(),
+            "postgres://berth:s3cret@db.example:5432/berth".to_string(),
+        )];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(
+            c.database(),
+            Database::Postgres("postgres://berth:s3cret@db.example:5432/berth".into())
+        );
+        let shown = c.redacted();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://berth:***@db.example:5432/berth"), "{shown}");
+        let bad = vec![("BERTH__DATABASE__URL".to_string(), "mysql://x".to_string())];
+        assert!(Config::load(None, bad).is_err());
     }
 
     #[test]

@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use berth_api::{AllowAll, AppState};
-use berth_meta::{MetaStore, SqliteMetaStore};
+use berth_meta::{MetaStore, PostgresMetaStore, SqliteMetaStore};
 use berth_service::{Registry, RegistryLimits, jobs};
 use berth_storage::{BlobStore, FsBlobStore, MemoryBlobStore};
 use tokio::sync::watch;
 
-use crate::config::{Config, StorageKind};
+use crate::config::{Config, Database, StorageKind};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -62,11 +62,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         StorageKind::Memory => Arc::new(MemoryBlobStore::new()),
     };
-    let meta: Arc<dyn MetaStore> = Arc::new(
-        SqliteMetaStore::open(&config.sqlite_path())
-            .await
-            .with_context(|| format!("opening database {}", config.sqlite_path().display()))?,
-    );
+    let meta: Arc<dyn MetaStore> = match config.database() {
+        Database::Sqlite(path) => Arc::new(
+            SqliteMetaStore::open(&path)
+                .await
+                .with_context(|| format!("opening database {}", path.display()))?,
+        ),
+        Database::Postgres(url) => Arc::new(
+            PostgresMetaStore::connect(&url, config.database.max_connections)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+    };
     let limits = RegistryLimits {
         max_manifest_bytes: config.limits.max_manifest_bytes,
         upload_ttl: Duration::from_secs(config.limits.upload_ttl_secs),
