@@ -13,10 +13,12 @@ use futures::stream::BoxStream;
 mod fs;
 mod memory;
 pub mod paths;
+mod s3;
 pub mod testsuite;
 
 pub use fs::FsBlobStore;
 pub use memory::MemoryBlobStore;
+pub use s3::{S3BlobStore, S3Config};
 
 /// A stream of blob bytes, as read from storage.
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;

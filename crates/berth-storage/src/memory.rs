@@ -49,7 +49,10 @@ impl BlobStore for MemoryBlobStore {
 
     async fn begin_upload(&self, id: &str) -> Result<String> {
         paths::upload_key(id)?;
-        self.uploads.lock().unwrap().insert(id.to_owned(), Vec::new());
+        self.uploads
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), Vec::new());
         Ok(String::new())
     }
 

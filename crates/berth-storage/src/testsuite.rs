@@ -49,7 +49,11 @@ pub async fn upload(store: &dyn BlobStore, data: &[u8], piece_sizes: &[usize]) -
     let mut offset = 0usize;
     let mut sizes = piece_sizes.iter().copied().cycle();
     while offset < data.len() {
-        let n = sizes.next().unwrap_or(data.len()).max(1).min(data.len() - offset);
+        let n = sizes
+            .next()
+            .unwrap_or(data.len())
+            .max(1)
+            .min(data.len() - offset);
         // Each piece arrives as several frames, as an HTTP body would.
         let frames: Vec<Bytes> = data[offset..offset + n]
             .chunks(7919)
@@ -85,7 +89,12 @@ pub async fn run(store: &dyn BlobStore) {
 async fn round_trip_and_ranges(store: &dyn BlobStore) {
     // Pieces below and above S3's 5 MiB part minimum, in an awkward order.
     let data = pattern(12 * 1024 * 1024 + 17, 1);
-    let digest = upload(store, &data, &[1, 6 * 1024 * 1024, 100_000, 5 * 1024 * 1024 + 3]).await;
+    let digest = upload(
+        store,
+        &data,
+        &[1, 6 * 1024 * 1024, 100_000, 5 * 1024 * 1024 + 3],
+    )
+    .await;
     assert_eq!(read_all(store, &digest, 0..data.len() as u64).await, data);
     assert_eq!(read_all(store, &digest, 10..20).await, &data[10..20]);
     let tail = data.len() as u64 - 5;
@@ -105,13 +114,21 @@ async fn failed_append_leaves_upload_unchanged(store: &dyn BlobStore) {
     let id = unique_id("fail");
     let state = store.begin_upload(&id).await.unwrap();
     let first = store
-        .append(&id, &state, 0, &mut body(vec![Bytes::copy_from_slice(&data[..1000])]))
+        .append(
+            &id,
+            &state,
+            0,
+            &mut body(vec![Bytes::copy_from_slice(&data[..1000])]),
+        )
         .await
         .unwrap();
     // A body that breaks after some bytes: the upload must stay at 1000.
     let mut broken = futures::stream::iter(vec![
         Ok(Bytes::from(vec![0xAA; 50_000])),
-        Err(io::Error::new(io::ErrorKind::ConnectionReset, "client went away")),
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "client went away",
+        )),
     ]);
     let err = store
         .append(&id, &first.state, 1000, &mut broken)
@@ -119,7 +136,12 @@ async fn failed_append_leaves_upload_unchanged(store: &dyn BlobStore) {
         .unwrap_err();
     assert!(matches!(err, StorageError::Body(_)), "{err:?}");
     let second = store
-        .append(&id, &first.state, 1000, &mut body(vec![Bytes::copy_from_slice(&data[1000..])]))
+        .append(
+            &id,
+            &first.state,
+            1000,
+            &mut body(vec![Bytes::copy_from_slice(&data[1000..])]),
+        )
         .await
         .unwrap();
     assert_eq!(second.written, data.len() as u64 - 1000);
@@ -159,7 +181,12 @@ async fn abort_and_bad_ids(store: &dyn BlobStore) {
     let id = unique_id("abort");
     let state = store.begin_upload(&id).await.unwrap();
     let appended = store
-        .append(&id, &state, 0, &mut body(vec![Bytes::from_static(b"hello")]))
+        .append(
+            &id,
+            &state,
+            0,
+            &mut body(vec![Bytes::from_static(b"hello")]),
+        )
         .await
         .unwrap();
     store.abort(&id, &appended.state).await.unwrap();
@@ -178,7 +205,10 @@ async fn abort_and_bad_ids(store: &dyn BlobStore) {
 
 async fn same_blob_twice(store: &dyn BlobStore) {
     let data = pattern(70_000, 4);
-    let (a, b) = futures::join!(upload(store, &data, &[30_000]), upload(store, &data, &[70_000]));
+    let (a, b) = futures::join!(
+        upload(store, &data, &[30_000]),
+        upload(store, &data, &[70_000])
+    );
     assert_eq!(a, b);
     assert_eq!(read_all(store, &a, 0..data.len() as u64).await, data);
 }
@@ -200,7 +230,12 @@ async fn short_commit_is_refused(store: &dyn BlobStore) {
     let id = unique_id("gap");
     let state = store.begin_upload(&id).await.unwrap();
     let err = store
-        .append(&id, &state, 100, &mut body(vec![Bytes::from_static(b"abc")]))
+        .append(
+            &id,
+            &state,
+            100,
+            &mut body(vec![Bytes::from_static(b"abc")]),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::SizeMismatch { .. }), "{err:?}");

@@ -36,16 +36,35 @@ pub enum StorageKind {
     Fs,
     /// Process memory (lost at exit; for trials and tests).
     Memory,
+    /// An S3-compatible object store (AWS S3, MinIO, Ceph RGW, ...).
+    S3,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Which blob store: `fs` or `memory`.
+    /// Which blob store: `fs`, `memory` or `s3`.
     #[serde(rename = "type")]
     pub kind: StorageKind,
     /// Root directory of the `fs` store (default: `<data_dir>/blobs`).
     pub path: Option<PathBuf>,
+    /// `s3`: endpoint of an S3-compatible server (`https://minio.example:9000`); unset
+    /// means AWS.
+    pub endpoint: Option<String>,
+    /// `s3`: the bucket (it must exist).
+    pub bucket: String,
+    /// `s3`: signing region.
+    pub region: String,
+    /// `s3`: access key id.
+    pub access_key_id: String,
+    /// `s3`: secret access key (prefer `BERTH__STORAGE__SECRET_ACCESS_KEY`; never logged).
+    pub secret_access_key: String,
+    /// `s3`: path-style requests (`endpoint/bucket/key`), as MinIO and Ceph expect.
+    pub path_style: bool,
+    /// `s3`: allow a plain-HTTP endpoint.
+    pub allow_http: bool,
+    /// `s3`: key prefix inside the bucket.
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,6 +115,29 @@ impl Default for StorageConfig {
         StorageConfig {
             kind: StorageKind::Fs,
             path: None,
+            endpoint: None,
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            path_style: false,
+            allow_http: false,
+            prefix: None,
+        }
+    }
+}
+
+impl StorageConfig {
+    pub fn s3(&self) -> berth_storage::S3Config {
+        berth_storage::S3Config {
+            endpoint: self.endpoint.clone(),
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            path_style: self.path_style,
+            allow_http: self.allow_http,
+            prefix: self.prefix.clone(),
         }
     }
 }
@@ -170,6 +212,9 @@ impl Config {
         {
             bail!("database.url must start with sqlite:, postgres:// or postgresql://");
         }
+        if self.storage.kind == StorageKind::S3 && self.storage.bucket.is_empty() {
+            bail!("storage.bucket is required with storage.type = \"s3\"");
+        }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be positive");
         }
@@ -199,6 +244,9 @@ impl Config {
         let mut shown = self.clone();
         if let Some(url) = &mut shown.database.url {
             *url = redact_url_password(url);
+        }
+        if !shown.storage.secret_access_key.is_empty() {
+            shown.storage.secret_access_key = "***".into();
         }
         toml::to_string(&shown).unwrap_or_default()
     }
@@ -314,6 +362,30 @@ mod tests {
         assert!(shown.contains("postgres://berth:***@db.example:5432/berth"), "{shown}");
         let bad = vec![("BERTH__DATABASE__URL".to_string(), "mysql://x".to_string())];
         assert!(Config::load(None, bad).is_err());
+    }
+
+    #[test]
+    fn s3_storage_from_file_and_env_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.toml");
+        std::fs::write(
+            &file,
+            "[storage]\ntype = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"b\"\naccess_key_id = \"AK\"\npath_style = true\nallow_http = true\n",
+        )
+        .unwrap();
+        let env = vec![(
+            "BERTH__STORAGE__SECRET_ACCESS_KEY".to_string(),
+            "topsecret".to_string(),
+        )];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.storage.kind, StorageKind::S3);
+        let s3 = c.storage.s3();
+        assert_eq!(s3.secret_access_key, "topsecret");
+        assert!(s3.path_style && s3.allow_http);
+        assert!(!c.redacted().contains("topsecret"));
+        assert!(!format!("{s3:?}").contains("topsecret"));
+        let no_bucket = vec![("BERTH__STORAGE__TYPE".to_string(), "s3".to_string())];
+        assert!(Config::load(None, no_bucket).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use axum::serve::ListenerExt;
 use berth_api::{AllowAll, AppState};
 use berth_meta::{MetaStore, PostgresMetaStore, SqliteMetaStore};
 use berth_service::{Registry, RegistryLimits, jobs};
-use berth_storage::{BlobStore, FsBlobStore, MemoryBlobStore};
+use berth_storage::{BlobStore, FsBlobStore, MemoryBlobStore, S3BlobStore};
 use tokio::sync::watch;
 
 use crate::config::{Config, Database, StorageKind};
@@ -61,6 +61,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("opening blob store {}", config.blob_dir().display()))?,
         ),
         StorageKind::Memory => Arc::new(MemoryBlobStore::new()),
+        StorageKind::S3 => {
+            Arc::new(S3BlobStore::new(&config.storage.s3()).context("configuring S3 storage")?)
+        }
     };
     let meta: Arc<dyn MetaStore> = match config.database() {
         Database::Sqlite(path) => Arc::new(
