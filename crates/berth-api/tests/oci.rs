@@ -6,9 +6,9 @@ use axum::Router;
 use axum::body::Body;
 use berth_api::{AllowAll, AppState};
 use berth_core::Digest;
-use berth_meta::SqliteMetaStore;
+use berth_meta::{MetaStore, PostgresMetaStore, SqliteMetaStore};
 use berth_service::{Registry, RegistryLimits};
-use berth_storage::FsBlobStore;
+use berth_storage::{BlobStore, FsBlobStore, S3BlobStore};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -22,7 +22,7 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 
 struct TestRegistry {
     app: Router,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 struct Reply {
@@ -64,7 +64,16 @@ impl Reply {
     }
 }
 
-async fn registry_with(limits: RegistryLimits) -> TestRegistry {
+fn app(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, limits: RegistryLimits) -> Router {
+    let registry = Arc::new(Registry::new(blobs, meta, limits));
+    berth_api::router(AppState {
+        registry,
+        authorizer: Arc::new(AllowAll),
+    })
+}
+
+/// The embedded default: files and SQLite in a temporary directory.
+async fn embedded(limits: RegistryLimits) -> TestRegistry {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
     let meta = Arc::new(
@@ -72,17 +81,73 @@ async fn registry_with(limits: RegistryLimits) -> TestRegistry {
             .await
             .unwrap(),
     );
-    let registry = Arc::new(Registry::new(blobs, meta, limits));
-    let app = berth_api::router(AppState {
-        registry,
-        authorizer: Arc::new(AllowAll),
-    });
-    TestRegistry { app, _dir: dir }
+    TestRegistry {
+        app: app(blobs, meta, limits),
+        _dir: Some(dir),
+    }
 }
 
-async fn registry() -> TestRegistry {
-    registry_with(RegistryLimits::default()).await
+/// The scale-out configuration: the S3 server and a fresh PostgreSQL database from the
+/// environment (see `.ci/run`). Reports and returns when they are not configured.
+async fn scale_out<F, Fut>(test: &'static str, case: F)
+where
+    F: FnOnce(TestRegistry) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(s3) = berth_storage::testing::s3_config(test) else {
+        return;
+    };
+    berth_meta::testing::with_fresh_database(test, move |url| async move {
+        let blobs = Arc::new(S3BlobStore::new(&s3).unwrap());
+        let meta = Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap());
+        case(TestRegistry {
+            app: app(blobs, meta, RegistryLimits::default()),
+            _dir: None,
+        })
+        .await;
+    })
+    .await;
 }
+
+/// Runs each named case on the embedded configuration and on S3 + PostgreSQL.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::embedded(Default::default()).await).await;
+                }
+            )*
+        }
+        mod scale_out {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::scale_out(stringify!($case), super::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    base_endpoint,
+    monolithic_blob_push_head_get_range_delete,
+    monolithic_push_with_wrong_digest_or_length_is_refused,
+    chunked_upload_with_status_out_of_order_and_finish,
+    upload_finish_with_wrong_digest_cancel_and_foreign_sessions,
+    sha512_blobs_monolithic_and_chunked,
+    cross_repository_mount,
+    manifests_by_tag_and_digest_with_negotiation,
+    manifest_validation_errors,
+    docker_manifests_indexes_and_multiple_tags,
+    deleting_tags_and_manifests,
+    referrers_with_filter_and_missing_subject,
+    tag_and_catalog_pagination,
+    malformed_requests_are_4xx,
+    large_blob_in_odd_chunks,
+);
 
 impl TestRegistry {
     async fn call(
@@ -186,9 +251,7 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-#[tokio::test]
-async fn base_endpoint() {
-    let reg = registry().await;
+async fn base_endpoint(reg: TestRegistry) {
     for uri in ["/v2/", "/v2"] {
         let r = reg.get(uri).await;
         assert_eq!(r.status, StatusCode::OK);
@@ -196,9 +259,7 @@ async fn base_endpoint() {
     }
 }
 
-#[tokio::test]
-async fn monolithic_blob_push_head_get_range_delete() {
-    let reg = registry().await;
+async fn monolithic_blob_push_head_get_range_delete(reg: TestRegistry) {
     let data = pattern(100_000);
     let digest = reg.push_blob("a/b", &data).await;
 
@@ -286,9 +347,7 @@ async fn monolithic_blob_push_head_get_range_delete() {
     .error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
 }
 
-#[tokio::test]
-async fn monolithic_push_with_wrong_digest_or_length_is_refused() {
-    let reg = registry().await;
+async fn monolithic_push_with_wrong_digest_or_length_is_refused(reg: TestRegistry) {
     let wrong = Digest::sha256(b"something else");
     reg.call(
         Method::POST,
@@ -323,9 +382,7 @@ async fn monolithic_push_with_wrong_digest_or_length_is_refused() {
     assert_eq!((r.status, r.body.len()), (StatusCode::OK, 0));
 }
 
-#[tokio::test]
-async fn chunked_upload_with_status_out_of_order_and_finish() {
-    let reg = registry().await;
+async fn chunked_upload_with_status_out_of_order_and_finish(reg: TestRegistry) {
     let data = pattern(300_000);
     let digest = Digest::sha256(&data);
 
@@ -424,9 +481,7 @@ async fn chunked_upload_with_status_out_of_order_and_finish() {
         .error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
 }
 
-#[tokio::test]
-async fn upload_finish_with_wrong_digest_cancel_and_foreign_sessions() {
-    let reg = registry().await;
+async fn upload_finish_with_wrong_digest_cancel_and_foreign_sessions(reg: TestRegistry) {
     let start = reg
         .call(Method::POST, "/v2/r/blobs/uploads/", &[], Bytes::new())
         .await;
@@ -473,9 +528,7 @@ async fn upload_finish_with_wrong_digest_cancel_and_foreign_sessions() {
         .error(StatusCode::NOT_FOUND, "NOT_FOUND");
 }
 
-#[tokio::test]
-async fn sha512_blobs_monolithic_and_chunked() {
-    let reg = registry().await;
+async fn sha512_blobs_monolithic_and_chunked(reg: TestRegistry) {
     let data = pattern(70_000);
     let digest = Digest::compute(berth_core::Algorithm::Sha512, &data);
     let r = reg
@@ -535,9 +588,7 @@ async fn sha512_blobs_monolithic_and_chunked() {
     .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
 }
 
-#[tokio::test]
-async fn cross_repository_mount() {
-    let reg = registry().await;
+async fn cross_repository_mount(reg: TestRegistry) {
     let digest = reg.push_blob("src/repo", b"shared layer").await;
     let r = reg
         .call(
@@ -586,9 +637,7 @@ async fn cross_repository_mount() {
     .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
 }
 
-#[tokio::test]
-async fn manifests_by_tag_and_digest_with_negotiation() {
-    let reg = registry().await;
+async fn manifests_by_tag_and_digest_with_negotiation(reg: TestRegistry) {
     let (digest, bytes) = reg.push_image("lib/app", "v1", "one", json!({})).await;
 
     for uri in [
@@ -641,9 +690,7 @@ async fn manifests_by_tag_and_digest_with_negotiation() {
         .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
 }
 
-#[tokio::test]
-async fn manifest_validation_errors() {
-    let reg = registry().await;
+async fn manifest_validation_errors(reg: TestRegistry) {
     let put = |uri: &'static str, ct: &'static str, body: Vec<u8>| {
         let reg = &reg;
         async move {
@@ -751,7 +798,7 @@ async fn manifest_validation_errors() {
 
 #[tokio::test]
 async fn manifest_size_limit() {
-    let reg = registry_with(RegistryLimits {
+    let reg = embedded(RegistryLimits {
         max_manifest_bytes: 1000,
         ..RegistryLimits::default()
     })
@@ -767,9 +814,7 @@ async fn manifest_size_limit() {
     .error(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID");
 }
 
-#[tokio::test]
-async fn docker_manifests_indexes_and_multiple_tags() {
-    let reg = registry().await;
+async fn docker_manifests_indexes_and_multiple_tags(reg: TestRegistry) {
     let cfg = reg.push_blob("d", b"{\"architecture\":\"amd64\"}").await;
     let layer = reg.push_blob("d", b"layer-bytes").await;
     let docker = json!({
@@ -854,9 +899,7 @@ async fn docker_manifests_indexes_and_multiple_tags() {
     );
 }
 
-#[tokio::test]
-async fn deleting_tags_and_manifests() {
-    let reg = registry().await;
+async fn deleting_tags_and_manifests(reg: TestRegistry) {
     let (digest, _) = reg.push_image("del", "v1", "one", json!({})).await;
     reg.call(
         Method::PUT,
@@ -901,9 +944,7 @@ async fn deleting_tags_and_manifests() {
     .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
 }
 
-#[tokio::test]
-async fn referrers_with_filter_and_missing_subject() {
-    let reg = registry().await;
+async fn referrers_with_filter_and_missing_subject(reg: TestRegistry) {
     let subject = Digest::sha256(b"an image pushed later");
     let subject_desc = json!({"mediaType": OCI_MANIFEST, "digest": subject, "size": 21});
     // The subject does not exist yet: accepted, answered with OCI-Subject.
@@ -981,9 +1022,7 @@ async fn referrers_with_filter_and_missing_subject() {
         .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
 }
 
-#[tokio::test]
-async fn tag_and_catalog_pagination() {
-    let reg = registry().await;
+async fn tag_and_catalog_pagination(reg: TestRegistry) {
     let (digest, bytes) = reg.push_image("p/q", "t00", "p", json!({})).await;
     for i in 1..12 {
         let r = reg
@@ -1040,9 +1079,7 @@ async fn tag_and_catalog_pagination() {
     );
 }
 
-#[tokio::test]
-async fn malformed_requests_are_4xx() {
-    let reg = registry().await;
+async fn malformed_requests_are_4xx(reg: TestRegistry) {
     reg.get("/v2/UPPER/tags/list")
         .await
         .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
@@ -1089,4 +1126,57 @@ async fn malformed_requests_are_4xx() {
         .await;
     r.error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
     assert_eq!(r.header("docker-distribution-api-version"), "registry/2.0");
+}
+
+/// Tens of MiB in chunks that straddle S3's 5 MiB part minimum, resumed chunk by chunk.
+async fn large_blob_in_odd_chunks(reg: TestRegistry) {
+    let data = pattern(23 * 1024 * 1024 + 7);
+    let digest = Digest::sha256(&data);
+    let start = reg
+        .call(Method::POST, "/v2/big/blobs/uploads/", &[], Bytes::new())
+        .await;
+    let mut location = start.header("location").to_owned();
+    let mut offset = 0;
+    for size in [
+        1,
+        3 * 1024 * 1024,
+        7 * 1024 * 1024 + 11,
+        100,
+        6 * 1024 * 1024,
+    ] {
+        let end = offset + size;
+        let r = reg
+            .call(
+                Method::PATCH,
+                &location,
+                &[("content-range", &format!("{offset}-{}", end - 1))],
+                data[offset..end].to_vec(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+        assert_eq!(r.header("range"), format!("0-{}", end - 1));
+        location = r.header("location").to_owned();
+        offset = end;
+    }
+    let done = reg
+        .call(
+            Method::PUT,
+            &format!("{location}?digest={digest}"),
+            &[],
+            data[offset..].to_vec(),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{:?}", done.body);
+    let got = reg.get(&format!("/v2/big/blobs/{digest}")).await;
+    assert_eq!(got.body.len(), data.len());
+    assert!(got.body[..] == data[..], "content differs");
+    let part = reg
+        .call(
+            Method::GET,
+            &format!("/v2/big/blobs/{digest}"),
+            &[("range", "bytes=5242870-5242889")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(&part.body[..], &data[5_242_870..5_242_890]);
 }

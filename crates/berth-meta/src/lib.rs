@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 mod postgres;
 mod sqlite;
+pub mod testing;
 pub mod testsuite;
 
 pub use postgres::PostgresMetaStore;

@@ -248,8 +248,18 @@ async fn uploads(store: &dyn MetaStore) {
     );
     // `up` was advanced after the cut-off: a purge must leave it alone.
     assert!(!store.delete_stale_upload(&up.id, now - 1000).await.unwrap());
-    assert!(store.delete_stale_upload(&old.id, now - 1000).await.unwrap());
-    assert!(!store.delete_stale_upload(&old.id, now - 1000).await.unwrap());
+    assert!(
+        store
+            .delete_stale_upload(&old.id, now - 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_stale_upload(&old.id, now - 1000)
+            .await
+            .unwrap()
+    );
     assert!(store.delete_upload(&up.id).await.unwrap());
     assert!(!store.delete_upload(&up.id).await.unwrap());
     assert_eq!(store.get_upload(&up.id).await.unwrap(), None);

@@ -14,6 +14,7 @@ mod fs;
 mod memory;
 pub mod paths;
 mod s3;
+pub mod testing;
 pub mod testsuite;
 
 pub use fs::FsBlobStore;

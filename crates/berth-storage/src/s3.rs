@@ -907,8 +907,7 @@ impl BlobStore for S3BlobStore {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{self, Write as _};
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::io;
 
     use futures::TryStreamExt;
     use md5::Digest as _;
@@ -917,50 +916,6 @@ mod tests {
     use crate::testsuite::pattern;
 
     const MIB: usize = 1024 * 1024;
-
-    /// The test server's config under a prefix of its own, or `None` (after saying so)
-    /// when no server is configured. `BERTH_REQUIRE_BACKENDS=1` makes a missing server fail.
-    fn test_config(test: &str) -> Option<S3Config> {
-        let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") else {
-            if std::env::var("BERTH_REQUIRE_BACKENDS").as_deref() == Ok("1") {
-                panic!("BERTH_REQUIRE_BACKENDS=1 but TEST_S3_ENDPOINT is not set");
-            }
-            // Straight to stderr, past the test harness's capture, and once per run.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                let _ = writeln!(
-                    io::stderr(),
-                    "berth-storage: the S3 tests did not run (TEST_S3_ENDPOINT is not set; \
-                     `source .ci/s3.sh` starts a server)"
-                );
-            });
-            return None;
-        };
-        let var = |name: &str| {
-            std::env::var(name)
-                .unwrap_or_else(|_| panic!("TEST_S3_ENDPOINT is set but {name} is not"))
-        };
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        Some(S3Config {
-            allow_http: endpoint.starts_with("http://"),
-            endpoint: Some(endpoint),
-            bucket: var("TEST_S3_BUCKET"),
-            region: std::env::var("TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".to_owned()),
-            access_key_id: var("TEST_S3_ACCESS_KEY"),
-            secret_access_key: var("TEST_S3_SECRET_KEY"),
-            path_style: true,
-            // Short: s3s-fs fails multipart uploads to keys over ~127 bytes (it puts the
-            // base64 key in one file name).
-            prefix: Some(format!(
-                "bt/{test}-{nanos:x}-{}",
-                N.fetch_add(1, Ordering::Relaxed)
-            )),
-        })
-    }
 
     fn unique_id(tag: &str) -> String {
         format!("{tag}-{}", &new_nonce()[..16])
@@ -1020,7 +975,7 @@ mod tests {
 
     #[tokio::test]
     async fn shared_suite() {
-        let Some(config) = test_config("suite") else {
+        let Some(config) = crate::testing::s3_config("suite") else {
             return;
         };
         let store = S3BlobStore::new(&config).unwrap();
@@ -1029,7 +984,7 @@ mod tests {
 
     #[tokio::test]
     async fn many_tiny_appends_then_a_big_one() {
-        let Some(config) = test_config("tiny") else {
+        let Some(config) = crate::testing::s3_config("tiny") else {
             return;
         };
         let store = S3BlobStore::new(&config).unwrap();
@@ -1084,7 +1039,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_replica_resumes_the_upload() {
-        let Some(config) = test_config("replica") else {
+        let Some(config) = crate::testing::s3_config("replica") else {
             return;
         };
         let data = pattern(11 * MIB + 5, 12);
@@ -1112,7 +1067,7 @@ mod tests {
 
     #[tokio::test]
     async fn failed_appends_leave_the_multipart_upload_committable() {
-        let Some(config) = test_config("failed") else {
+        let Some(config) = crate::testing::s3_config("failed") else {
             return;
         };
         let store = S3BlobStore::new(&config).unwrap();
@@ -1142,7 +1097,7 @@ mod tests {
 
     #[tokio::test]
     async fn racing_appends_never_publish_mixed_content() {
-        let Some(config) = test_config("race") else {
+        let Some(config) = crate::testing::s3_config("race") else {
             return;
         };
         let (winner, loser) = (
@@ -1189,7 +1144,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_retried_commit_succeeds() {
-        let Some(config) = test_config("retry-commit") else {
+        let Some(config) = crate::testing::s3_config("retry-commit") else {
             return;
         };
         let store = S3BlobStore::new(&config).unwrap();
@@ -1234,7 +1189,7 @@ mod tests {
 
     #[tokio::test]
     async fn too_large_for_a_server_copy_is_streamed() {
-        let Some(config) = test_config("stream") else {
+        let Some(config) = crate::testing::s3_config("stream") else {
             return;
         };
         let mut store = S3BlobStore::new(&config).unwrap();
@@ -1249,7 +1204,7 @@ mod tests {
     /// here so that we know.
     #[tokio::test]
     async fn server_honours_conditional_writes() {
-        let Some(config) = test_config("cond") else {
+        let Some(config) = crate::testing::s3_config("cond") else {
             return;
         };
         let store = S3BlobStore::new(&config).unwrap();
