@@ -359,7 +359,10 @@ mod tests {
         );
         let shown = c.redacted();
         assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("postgres://berth:***@db.example:5432/berth"), "{shown}");
+        assert!(
+            shown.contains("postgres://berth:***@db.example:5432/berth"),
+            "{shown}"
+        );
         let bad = vec![("BERTH__DATABASE__URL".to_string(), "mysql://x".to_string())];
         assert!(Config::load(None, bad).is_err());
     }
