@@ -7,7 +7,9 @@ pub mod oci;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::any;
+use axum::extract::State;
+use axum::routing::{any, get};
+use http::StatusCode;
 use berth_service::Registry;
 
 pub use auth::{Action, AllowAll, Authorizer, Scope};
@@ -22,10 +24,23 @@ pub struct AppState {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Ready when the metadata database answers (for load balancers and Kubernetes probes).
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.registry.meta().list_repositories(None, 1).await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
 }

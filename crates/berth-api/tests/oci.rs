@@ -252,6 +252,9 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 async fn base_endpoint(reg: TestRegistry) {
+    for probe in ["/healthz", "/readyz"] {
+        assert_eq!(reg.get(probe).await.status, StatusCode::OK, "{probe}");
+    }
     for uri in ["/v2/", "/v2"] {
         let r = reg.get(uri).await;
         assert_eq!(r.status, StatusCode::OK);
