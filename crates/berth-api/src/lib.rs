@@ -9,8 +9,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{any, get};
-use http::StatusCode;
 use berth_service::Registry;
+use http::StatusCode;
 
 pub use auth::{Action, AllowAll, Authorizer, Scope};
 

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where the embedded backends keep their files (blobs under `blobs/`, the SQLite
-    /// database as `berth.db`).
+    /// Where the embedded backends keep their files: blobs under `blobs/`, uploads in
+    /// progress under `uploads/`, the SQLite database as `berth.db`.
     pub data_dir: PathBuf,
     pub server: ServerConfig,
     pub storage: StorageConfig,
@@ -46,7 +46,8 @@ pub struct StorageConfig {
     /// Which blob store: `fs`, `memory` or `s3`.
     #[serde(rename = "type")]
     pub kind: StorageKind,
-    /// Root directory of the `fs` store (default: `<data_dir>/blobs`).
+    /// Root directory of the `fs` store (default: `data_dir`; it holds `blobs/` and
+    /// `uploads/`, which should be on one filesystem so that commits are renames).
     pub path: Option<PathBuf>,
     /// `s3`: endpoint of an S3-compatible server (`https://minio.example:9000`); unset
     /// means AWS.
@@ -225,7 +226,7 @@ impl Config {
         self.storage
             .path
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("blobs"))
+            .unwrap_or_else(|| self.data_dir.clone())
     }
 
     pub fn database(&self) -> Database {
@@ -338,7 +339,7 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:9999");
         assert_eq!(c.server.log_level, "debug");
         assert_eq!(c.limits.max_manifest_bytes, 1000);
-        assert_eq!(c.blob_dir(), PathBuf::from("/srv/berth/blobs"));
+        assert_eq!(c.blob_dir(), PathBuf::from("/srv/berth"));
         assert_eq!(
             c.database(),
             Database::Sqlite(PathBuf::from("/srv/berth/berth.db"))

@@ -39,9 +39,21 @@ type OciResult<T = Response> = Result<T, OciError>;
 
 /// The single entry point for everything under `/v2`.
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
-    let mut response = handle(&state, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
+    let has_body = request.body().size_hint().exact() != Some(0);
+    let mut response = match handle(&state, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let mut response = error.into_response();
+            if has_body {
+                // The body may be unread: the connection cannot carry another request, so
+                // say so rather than let the client's next request fail.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
+    };
     response.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
