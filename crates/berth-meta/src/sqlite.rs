@@ -76,6 +76,15 @@ async fn repo_id(tx: &mut Transaction<'_, Sqlite>, repo: &RepoName) -> Result<i6
     )
 }
 
+/// Long listings come back as one newline-joined value: sqlx hands SQLite rows over one by
+/// one, which costs more than the query itself for thousands of names. Names and tags never
+/// contain a newline (their grammars forbid it).
+fn split_lines(joined: Option<String>) -> Vec<String> {
+    joined
+        .map(|s| s.split('\n').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 fn upload_from_row(row: &SqliteRow) -> Result<UploadRecord> {
     Ok(UploadRecord {
         id: row.try_get("id")?,
@@ -95,15 +104,15 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar(
-                "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
-            )
-            .bind(last.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?,
+        let joined: Option<String> = sqlx::query_scalar(
+            "SELECT group_concat(name, char(10) ORDER BY name) FROM
+                (SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?)",
         )
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(split_lines(joined))
     }
 
     async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
@@ -408,20 +417,18 @@ impl MetaStore for SqliteMetaStore {
         last: Option<&str>,
         limit: u32,
     ) -> Result<Option<Vec<String>>> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(repo.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        let Some(id) = id else { return Ok(None) };
-        let tags = sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT r.id, (SELECT group_concat(name, char(10) ORDER BY name) FROM
+                (SELECT name FROM tags WHERE repository_id = r.id AND name > ?
+                 ORDER BY name LIMIT ?))
+             FROM repositories r WHERE r.name = ?",
         )
-        .bind(id)
         .bind(last.unwrap_or(""))
         .bind(i64::from(limit))
-        .fetch_all(&self.reader)
+        .bind(repo.as_str())
+        .fetch_optional(&self.reader)
         .await?;
-        Ok(Some(tags))
+        Ok(row.map(|(_, joined)| split_lines(joined)))
     }
 
     async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<Referrer>> {

@@ -3,14 +3,18 @@
 //! and syncs the directory, so a blob path only ever holds complete, durable content.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::future::Future;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use berth_core::Digest;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -47,7 +51,7 @@ struct Flusher {
 
 impl Flusher {
     /// Written bytes between background syncs.
-    const EVERY: u64 = 32 * 1024 * 1024;
+    const EVERY: u64 = 8 * 1024 * 1024;
 
     fn maybe_start(&mut self, file: &File, written: u64) -> io::Result<()> {
         if written - self.flushed_at < Self::EVERY {
@@ -71,6 +75,78 @@ impl Flusher {
                 .join()
                 .map_err(|_| io::Error::other("flusher thread panicked"))?,
             None => Ok(()),
+        }
+    }
+}
+
+/// Streams a file region in chunks, each read on the blocking pool. The next chunk is read
+/// while the previous one is being sent, and no thread is held while the client is slow.
+struct BlobReader {
+    file: Option<Arc<Mutex<File>>>,
+    remaining: u64,
+    pending: Option<tokio::task::JoinHandle<io::Result<Bytes>>>,
+}
+
+impl BlobReader {
+    fn new(file: File, len: u64) -> BlobReader {
+        let mut reader = BlobReader {
+            file: Some(Arc::new(Mutex::new(file))),
+            remaining: len,
+            pending: None,
+        };
+        reader.read_ahead();
+        reader
+    }
+
+    fn read_ahead(&mut self) {
+        if self.remaining == 0 {
+            self.file = None;
+            return;
+        }
+        let Some(file) = self.file.clone() else {
+            return;
+        };
+        let want = self.remaining.min(READ_CHUNK as u64);
+        self.remaining -= want;
+        self.pending = Some(tokio::task::spawn_blocking(move || {
+            // read_to_end fills spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(want as usize);
+            let mut file = file.lock().expect("reader lock");
+            (&mut *file).take(want).read_to_end(&mut buf)?;
+            if (buf.len() as u64) < want {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "blob file is shorter than recorded",
+                ));
+            }
+            Ok(Bytes::from(buf))
+        }));
+    }
+}
+
+impl futures::Stream for BlobReader {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(pending) = self.pending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = match Pin::new(pending).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(joined) => {
+                joined.unwrap_or_else(|e| Err(io::Error::other(format!("read task failed: {e}"))))
+            }
+        };
+        self.pending = None;
+        match result {
+            Ok(chunk) => {
+                self.read_ahead();
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Err(e) => {
+                self.file = None;
+                Poll::Ready(Some(Err(e)))
+            }
         }
     }
 }
@@ -103,41 +179,15 @@ impl BlobStore for FsBlobStore {
 
     async fn get(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream> {
         let path = self.path(&paths::blob_key(digest));
-        let file = blocking(move || File::open(path))
-            .await
-            .map_err(|e| not_found_as(e, StorageError::NotFound))?;
-        let file = std::sync::Arc::new(file);
-        // Each chunk is one pread on the blocking pool; no thread is held while the client
-        // is slow to read.
-        let stream = futures::stream::try_unfold(range, move |range| {
-            let file = file.clone();
-            async move {
-                if range.start >= range.end {
-                    return Ok(None);
-                }
-                let want = (range.end - range.start).min(READ_CHUNK as u64) as usize;
-                let start = range.start;
-                let chunk = blocking(move || {
-                    let mut buf = BytesMut::zeroed(want);
-                    let mut filled = 0;
-                    while filled < want {
-                        let n = file.read_at(&mut buf[filled..], start + filled as u64)?;
-                        if n == 0 {
-                            return Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "blob file is shorter than recorded",
-                            ));
-                        }
-                        filled += n;
-                    }
-                    Ok(buf.freeze())
-                })
-                .await?;
-                let next = range.start + chunk.len() as u64..range.end;
-                Ok(Some((chunk, next)))
-            }
-        });
-        Ok(stream.boxed())
+        let start = range.start;
+        let file = blocking(move || {
+            let mut file = File::open(path)?;
+            file.seek(SeekFrom::Start(start))?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| not_found_as(e, StorageError::NotFound))?;
+        Ok(BlobReader::new(file, range.end - range.start).boxed())
     }
 
     async fn delete(&self, digest: &Digest) -> Result<()> {
