@@ -133,6 +133,16 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Forgets an upload. Returns whether it existed.
     async fn delete_upload(&self, id: &str) -> Result<bool>;
 
+    /// Finishes an upload whose bytes are now the blob `digest`: in one transaction, records
+    /// the blob (if new), lets `repo` serve it, and forgets the upload `id`.
+    async fn complete_upload(
+        &self,
+        id: &str,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<()>;
+
     /// Uploads untouched since `updated_before` (ms since epoch), oldest first.
     async fn stale_uploads(&self, updated_before: i64, limit: u32) -> Result<Vec<UploadRecord>>;
 
@@ -183,6 +193,29 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Checks that every reference has a size in `found`, equal to the one it declares, in the
+/// order of `refs` so that every dialect names the same digest in its error.
+pub(crate) fn check_sizes(
+    refs: &[ManifestRef],
+    found: &std::collections::HashMap<String, i64>,
+    missing: fn(Digest) -> MetaError,
+) -> Result<()> {
+    for r in refs {
+        match found.get(r.digest.as_str()) {
+            None => return Err(missing(r.digest.clone())),
+            Some(&actual) if actual as u64 != r.size => {
+                return Err(MetaError::SizeMismatch {
+                    digest: r.digest.clone(),
+                    declared: r.size,
+                    actual: actual as u64,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest> {

@@ -15,8 +15,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::{
-    ManifestRow, MetaError, MetaStore, NewManifest, Referrer, Result, UploadRecord, now_ms,
-    parse_digest, parse_repo,
+    ManifestRow, MetaError, MetaStore, NewManifest, Referrer, Result, UploadRecord, check_sizes,
+    now_ms, parse_digest, parse_repo,
 };
 
 pub struct PostgresMetaStore {
@@ -70,26 +70,33 @@ async fn repo_id(tx: &mut Transaction<'_, Postgres>, repo: &RepoName) -> Result<
     )
 }
 
-/// Checks that every reference has a size in `found`, equal to the one it declares, in the
-/// order of `refs` so the error names the same digest SQLite would.
-fn check_sizes(
-    refs: &[crate::ManifestRef],
-    found: &HashMap<String, i64>,
-    missing: fn(Digest) -> MetaError,
+/// Records the blob if new and lets `repo` serve it.
+async fn link(
+    tx: &mut Transaction<'_, Postgres>,
+    repo: &RepoName,
+    digest: &Digest,
+    size: u64,
 ) -> Result<()> {
-    for r in refs {
-        match found.get(r.digest.as_str()) {
-            None => return Err(missing(r.digest.clone())),
-            Some(&actual) if actual as u64 != r.size => {
-                return Err(MetaError::SizeMismatch {
-                    digest: r.digest.clone(),
-                    declared: r.size,
-                    actual: actual as u64,
-                });
-            }
-            Some(_) => {}
-        }
-    }
+    let now = now_ms();
+    let id = repo_id(tx, repo).await?;
+    sqlx::query(
+        "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(digest.as_str())
+    .bind(size as i64)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(digest.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -164,27 +171,8 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()> {
-        let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let id = repo_id(&mut tx, repo).await?;
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(digest.as_str())
-        .bind(size as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(digest.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        link(&mut tx, repo, digest, size).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -259,6 +247,23 @@ impl MetaStore for PostgresMetaStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn complete_upload(
+        &self,
+        id: &str,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        link(&mut tx, repo, digest, size).await?;
+        sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn delete_stale_upload(&self, id: &str, updated_before: i64) -> Result<bool> {

@@ -2,21 +2,23 @@
 //! connection (SQLite has one writer anyway, and this way no transaction ever waits on a
 //! lock upgrade); reads use a small pool of their own.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::{Digest, Reference, RepoName, Tag};
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, SqliteConnection};
 
 use crate::{
-    ManifestRow, MetaError, MetaStore, NewManifest, Referrer, Result, UploadRecord, now_ms,
-    parse_digest, parse_repo,
+    ManifestRef, ManifestRow, MetaError, MetaStore, NewManifest, Referrer, Result, UploadRecord,
+    check_sizes, now_ms, parse_digest, parse_repo,
 };
 
 pub struct SqliteMetaStore {
@@ -58,22 +60,103 @@ impl SqliteMetaStore {
             .await?;
         Ok(SqliteMetaStore { writer, reader })
     }
+
+    /// Runs `work` on the writer connection to the end, even if the caller goes away (a
+    /// half-run batch would leave its transaction open), and rolls back if it fails.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let pool = self.writer.clone();
+        tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            let result = work(&mut conn).await;
+            if result.is_err() {
+                // Harmless when no transaction is open ("no transaction is active").
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            result
+        })
+        .await
+        .map_err(|e| MetaError::Corrupt(format!("database write task failed: {e}")))?
+    }
 }
 
-async fn repo_id(tx: &mut Transaction<'_, Sqlite>, repo: &RepoName) -> Result<i64> {
-    sqlx::query(
-        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(repo.as_str())
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    Ok(
-        sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(repo.as_str())
-            .fetch_one(&mut **tx)
-            .await?,
-    )
+// sqlx hands each query to SQLite's worker thread and back; under load those thread hops,
+// not SQLite, are the cost of a write. So a write is one query holding several statements,
+// `BEGIN` and `COMMIT` included, run by `SqliteMetaStore::write`. A batch uses positional
+// `?` only, bound in order across its statements (sqlx binds numbered parameters that a
+// statement skips as positional ones).
+
+/// Creates a repository if needed, records a blob if new, and lets the repository serve it.
+/// Binds: see [`bind_link`].
+macro_rules! link_sql {
+    () => {
+        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING;
+         INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING;
+         INSERT INTO repository_blobs (repository_id, digest, created_at)
+             SELECT id, ?, ? FROM repositories WHERE name = ? ON CONFLICT DO NOTHING;"
+    };
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+fn bind_link(
+    query: SqliteQuery<'static>,
+    repo: &RepoName,
+    digest: &Digest,
+    size: u64,
+) -> SqliteQuery<'static> {
+    let now = now_ms();
+    query
+        .bind(repo.as_str().to_owned())
+        .bind(now)
+        .bind(digest.as_str().to_owned())
+        .bind(size as i64)
+        .bind(now)
+        .bind(digest.as_str().to_owned())
+        .bind(now)
+        .bind(repo.as_str().to_owned())
+}
+
+/// Sizes of the manifest's blobs (`?2`, a JSON array) and children (`?3`) that repository
+/// `?1` has, tagged `blob` or `manifest`.
+macro_rules! manifest_refs_sql {
+    () => {
+        "SELECT 'blob', rb.digest, b.size FROM repositories r
+        JOIN repository_blobs rb ON rb.repository_id = r.id
+        JOIN blobs b ON b.digest = rb.digest
+        WHERE r.name = ?1 AND rb.digest IN (SELECT value FROM json_each(?2))
+    UNION ALL
+    SELECT 'manifest', m.digest, m.size FROM repositories r
+        JOIN manifests m ON m.repository_id = r.id
+        WHERE r.name = ?1 AND m.digest IN (SELECT value FROM json_each(?3));"
+    };
+}
+
+/// Stores a manifest in a repository (created if needed) with its references (JSON
+/// `[[digest, kind], ...]`) and points tags (a JSON array) at it. A manifest that is already
+/// there keeps its row; its references are the same, being derived from the same bytes.
+macro_rules! put_manifest_sql {
+    () => {
+        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING;
+    INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject,
+                           annotations, size, body, created_at)
+        SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM repositories WHERE name = ?
+        ON CONFLICT DO NOTHING;
+    INSERT INTO manifest_refs (repository_id, parent, child, kind)
+        SELECT r.id, ?, j.value ->> 0, j.value ->> 1 FROM repositories r, json_each(?) j
+        WHERE r.name = ? ON CONFLICT DO NOTHING;
+    INSERT INTO tags (repository_id, name, digest, updated_at)
+        SELECT r.id, j.value, ?, ? FROM repositories r, json_each(?) j WHERE r.name = ?
+        ON CONFLICT (repository_id, name)
+        DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at;"
+    };
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("strings serialize")
 }
 
 /// Long listings come back as one newline-joined value: sqlx hands SQLite rows over one by
@@ -138,28 +221,19 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()> {
-        let now = now_ms();
-        let mut tx = self.writer.begin().await?;
-        let id = repo_id(&mut tx, repo).await?;
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(digest.as_str())
-        .bind(size as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(digest.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let query = bind_link(
+            sqlx::query(concat!("BEGIN;", link_sql!(), "COMMIT;")),
+            repo,
+            digest,
+            size,
+        );
+        self.write(|conn| {
+            Box::pin(async move {
+                query.execute(conn).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
@@ -230,6 +304,28 @@ impl MetaStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn complete_upload(
+        &self,
+        id: &str,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<()> {
+        let sql = concat!(
+            "BEGIN;",
+            link_sql!(),
+            "DELETE FROM uploads WHERE id = ?; COMMIT;"
+        );
+        let query = bind_link(sqlx::query(sql), repo, digest, size).bind(id.to_owned());
+        self.write(|conn| {
+            Box::pin(async move {
+                query.execute(conn).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn delete_stale_upload(&self, id: &str, updated_before: i64) -> Result<bool> {
         let done = sqlx::query("DELETE FROM uploads WHERE id = ? AND updated_at < ?")
             .bind(id)
@@ -250,101 +346,66 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn put_manifest(&self, repo: &RepoName, m: &NewManifest, tags: &[Tag]) -> Result<()> {
-        let now = now_ms();
-        let mut tx = self.writer.begin().await?;
-        let id = repo_id(&mut tx, repo).await?;
-        for blob in &m.blobs {
-            let size: Option<i64> = sqlx::query_scalar(
-                "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
-                 WHERE rb.repository_id = ? AND rb.digest = ?",
-            )
-            .bind(id)
-            .bind(blob.digest.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            match size {
-                None => return Err(MetaError::MissingBlob(blob.digest.clone())),
-                Some(actual) if actual as u64 != blob.size => {
-                    return Err(MetaError::SizeMismatch {
-                        digest: blob.digest.clone(),
-                        declared: blob.size,
-                        actual: actual as u64,
-                    });
-                }
-                Some(_) => {}
-            }
-        }
-        for child in &m.children {
-            let size: Option<i64> = sqlx::query_scalar(
-                "SELECT size FROM manifests WHERE repository_id = ? AND digest = ?",
-            )
-            .bind(id)
-            .bind(child.digest.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            match size {
-                None => return Err(MetaError::MissingManifest(child.digest.clone())),
-                Some(actual) if actual as u64 != child.size => {
-                    return Err(MetaError::SizeMismatch {
-                        digest: child.digest.clone(),
-                        declared: child.size,
-                        actual: actual as u64,
-                    });
-                }
-                Some(_) => {}
-            }
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject,
-                                    annotations, size, body, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(m.digest.as_str())
-        .bind(&m.media_type)
-        .bind(m.artifact_type.as_deref())
-        .bind(m.subject.as_ref().map(Digest::as_str))
-        .bind(m.annotations.as_deref())
-        .bind(m.body.len() as i64)
-        .bind(&m.body[..])
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted > 0 {
-            let refs = m
-                .blobs
-                .iter()
-                .map(|r| (r, "blob"))
-                .chain(m.children.iter().map(|r| (r, "manifest")));
-            for (r, kind) in refs {
-                sqlx::query(
-                    "INSERT INTO manifest_refs (repository_id, parent, child, kind)
-                     VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(id)
-                .bind(m.digest.as_str())
-                .bind(r.digest.as_str())
-                .bind(kind)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        for tag in tags {
-            sqlx::query(
-                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (repository_id, name)
-                 DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(id)
-            .bind(tag.as_str())
-            .bind(m.digest.as_str())
+        let digests = |refs: &[ManifestRef]| {
+            json(&refs.iter().map(|r| r.digest.as_str()).collect::<Vec<_>>())
+        };
+        // First trip: open the transaction and look up what the manifest needs.
+        let check =
+            sqlx::query_as::<_, (String, String, i64)>(concat!("BEGIN;", manifest_refs_sql!()))
+                .bind(repo.as_str().to_owned())
+                .bind(digests(&m.blobs))
+                .bind(digests(&m.children));
+        let refs: Vec<(&str, &str)> = m
+            .blobs
+            .iter()
+            .map(|r| (r.digest.as_str(), "blob"))
+            .chain(m.children.iter().map(|r| (r.digest.as_str(), "manifest")))
+            .collect();
+        let tags: Vec<&str> = tags.iter().map(Tag::as_str).collect();
+        let (name, digest, now) = (
+            repo.as_str().to_owned(),
+            m.digest.as_str().to_owned(),
+            now_ms(),
+        );
+        // Second trip: store it all and commit.
+        let store = sqlx::query(concat!(put_manifest_sql!(), "COMMIT;"))
+            .bind(name.clone())
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            .bind(digest.clone())
+            .bind(m.media_type.clone())
+            .bind(m.artifact_type.clone())
+            .bind(m.subject.as_ref().map(|d| d.as_str().to_owned()))
+            .bind(m.annotations.clone())
+            .bind(m.body.len() as i64)
+            .bind(m.body.to_vec())
+            .bind(now)
+            .bind(name.clone())
+            .bind(digest.clone())
+            .bind(json(&refs))
+            .bind(name.clone())
+            .bind(digest)
+            .bind(now)
+            .bind(json(&tags))
+            .bind(name);
+        let (blob_refs, child_refs) = (m.blobs.clone(), m.children.clone());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (mut blobs, mut children) = (HashMap::new(), HashMap::new());
+                for (kind, digest, size) in check.fetch_all(&mut *conn).await? {
+                    if kind == "blob" {
+                        &mut blobs
+                    } else {
+                        &mut children
+                    }
+                    .insert(digest, size);
+                }
+                check_sizes(&blob_refs, &blobs, MetaError::MissingBlob)?;
+                check_sizes(&child_refs, &children, MetaError::MissingManifest)?;
+                store.execute(&mut *conn).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn get_manifest(

@@ -262,6 +262,22 @@ async fn uploads(store: &dyn MetaStore) {
     );
     assert!(store.delete_upload(&up.id).await.unwrap());
     assert!(!store.delete_upload(&up.id).await.unwrap());
+
+    // Completing an upload records the blob and forgets the session in one step.
+    let done = UploadRecord {
+        id: "suite-upload-done".into(),
+        ..up.clone()
+    };
+    store.create_upload(&done).await.unwrap();
+    let digest = Digest::sha256(b"completed");
+    let r = repo("suite/completed");
+    store
+        .complete_upload(&done.id, &r, &digest, 9)
+        .await
+        .unwrap();
+    assert_eq!(store.get_upload(&done.id).await.unwrap(), None);
+    assert_eq!(store.repo_blob_size(&r, &digest).await.unwrap(), Some(9));
+    assert_eq!(store.blob_size(&digest).await.unwrap(), Some(9));
     assert_eq!(store.get_upload(&up.id).await.unwrap(), None);
 }
 
@@ -271,7 +287,20 @@ async fn manifests_and_tags(store: &dyn MetaStore) {
     let layer = Digest::sha256(b"layer");
     let m = manifest("manifest-one", &[(&config, 6), (&layer, 5)], None);
 
-    // Blobs missing from the repository: refused, and nothing is stored.
+    // Blobs missing from the repository: refused, and nothing is stored, not even the
+    // repository the push would have created.
+    let never = repo("suite/x-never-created");
+    let err = store
+        .put_manifest(&never, &m, &[tag("v1")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MetaError::MissingBlob(_)), "{err:?}");
+    assert_eq!(store.list_tags(&never, None, 10).await.unwrap(), None);
+    store.link_blob(&never, &config, 6).await.unwrap();
+    assert_eq!(
+        store.list_tags(&never, None, 10).await.unwrap(),
+        Some(vec![])
+    );
     let err = store.put_manifest(&r, &m, &[tag("v1")]).await.unwrap_err();
     assert!(
         matches!(err, MetaError::MissingBlob(ref d) if *d == config),

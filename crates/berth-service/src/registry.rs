@@ -221,14 +221,16 @@ impl Registry {
         })
     }
 
-    /// Appends a body to an upload and records the new size and hash state. On any failure
-    /// the upload stays as it was.
+    /// Appends a body to an upload and, when `persist`, records the new size and hash state
+    /// (a last chunk that is committed at once needs no record). On any failure the upload
+    /// stays as it was.
     async fn append(
         &self,
         record: UploadRecord,
         start: Option<u64>,
         len: Option<u64>,
         body: BodyStream,
+        persist: bool,
     ) -> Result<UploadRecord> {
         if start.is_some_and(|start| start != record.size) {
             return Err(ServiceError::RangeNotSatisfiable { size: record.size });
@@ -252,10 +254,11 @@ impl Registry {
         }
         let size = record.size + appended.written;
         let hash_state = hashing.hasher.save();
-        if !self
-            .meta
-            .advance_upload(&record.id, record.size, size, &hash_state, &appended.state)
-            .await?
+        if persist
+            && !self
+                .meta
+                .advance_upload(&record.id, record.size, size, &hash_state, &appended.state)
+                .await?
         {
             let now = self.upload_record(&record.repository, &record.id).await?;
             return Err(ServiceError::RangeNotSatisfiable { size: now.size });
@@ -280,7 +283,7 @@ impl Registry {
         body: BodyStream,
     ) -> Result<Upload> {
         let record = self.upload_record(repo, id).await?;
-        let record = self.append(record, start, len, body).await?;
+        let record = self.append(record, start, len, body, true).await?;
         Ok(Upload {
             id: record.id,
             repository: record.repository,
@@ -298,16 +301,13 @@ impl Registry {
     ) -> Result<UploadFinished> {
         let mut record = self.upload_record(repo, id).await?;
         if let Some((body, len)) = last_chunk {
-            record = self.append(record, None, len, body).await?;
+            record = self.append(record, None, len, body, false).await?;
         }
         let _guard = self.claim(&record)?;
         let result = self.commit(&record, digest).await;
-        match &result {
-            Ok(_) | Err(ServiceError::DigestInvalid(_)) => {
-                // Verified and stored, or refused for good: the session is over either way.
-                self.meta.delete_upload(id).await?;
-            }
-            Err(_) => {}
+        if let Err(ServiceError::DigestInvalid(_)) = result {
+            // Refused for good: the session is over. (A commit forgets it itself.)
+            self.meta.delete_upload(id).await?;
         }
         result
     }
@@ -337,7 +337,7 @@ impl Registry {
             self.rehash_into(&interim, record.size, digest).await?;
         }
         self.meta
-            .link_blob(&record.repository, digest, record.size)
+            .complete_upload(&record.id, &record.repository, digest, record.size)
             .await?;
         Ok(UploadFinished {
             digest: digest.clone(),

@@ -199,15 +199,8 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn begin_upload(&self, id: &str) -> Result<String> {
-        let path = self.path(&paths::upload_key(id)?);
-        blocking(move || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .map(drop)
-        })
-        .await?;
+        // The file appears with the first append; nothing to do until then.
+        paths::upload_key(id)?;
         Ok(String::new())
     }
 
@@ -223,8 +216,11 @@ impl BlobStore for FsBlobStore {
         // blocking thread writes, so hashing and disk writes overlap.
         let (tx, mut rx) = mpsc::channel::<Bytes>(8);
         let writer = tokio::task::spawn_blocking(move || -> Result<u64> {
+            // Only the first append may create the file: a later one whose file is gone
+            // belongs to an upload that was aborted.
             let mut file = OpenOptions::new()
                 .write(true)
+                .create(offset == 0)
                 .open(&path)
                 .map_err(|e| not_found_as(e, StorageError::UploadNotFound))?;
             let len = file.metadata()?.len();
@@ -286,6 +282,11 @@ impl BlobStore for FsBlobStore {
         blocking(move || -> io::Result<Result<()>> {
             let len = match std::fs::metadata(&from) {
                 Ok(m) => m.len(),
+                // An empty upload has no file yet.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && size == 0 => {
+                    File::create(&from)?;
+                    0
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     return Ok(Err(StorageError::UploadNotFound));
                 }
