@@ -2,6 +2,7 @@
 # berth vs CNCF distribution (Debian docker-registry 2.8.2), side by side on this machine.
 # Usage: bash bench/run.sh                 (full run, ~4 min + build)
 #        BENCH_QUICK=1 bash bench/run.sh   (quick run, ~40 s + build)
+#        BENCH_CONFIGS="fs s3" bash bench/run.sh   (also berth on S3 + PostgreSQL vs distribution on S3)
 # Every knob is an environment variable; see bench/README.md.
 set -euo pipefail
 
@@ -33,11 +34,19 @@ SEED_CONC=${BENCH_SEED_CONC:-16}             # connections used to seed tags and
 SYNC=${BENCH_SYNC:-1}                        # `sync` before each big push (no dirty pages left over)
 SCENARIOS=${BENCH_SCENARIOS:-mono chunked pull pullconc small wrk tags catalog}
 CONFIGS=${BENCH_CONFIGS:-fs}                 # configurations to run, see config_* below
+# The sizes above; a configuration may change them (params_s3), BENCH_S3_<NAME> sets them for s3.
+PARAM_VARS="BLOB_MIB CHUNK_MIB REPS PULL_CONC SMALL_PUSHES SMALL_CONC SMALL_REPS WRK_SECS WRK_CONN
+  WRK_THREADS WRK_REPS TAGS REPOS LIST_REQS SEED_CONC"
 TMPBASE=${BENCH_TMPDIR:-/tmp}
 RESULTS=${BENCH_RESULTS_DIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
 BERTH_BIN=${BENCH_BERTH_BIN:-$ROOT/target/release/berth}
 DRIVER=${BENCH_DRIVER_BIN:-$ROOT/target/release/berth-bench}
 DIST_BIN=${BENCH_DIST_BIN:-/usr/bin/docker-registry}
+S3_BERTH_PREFIX=${BENCH_S3_BERTH_PREFIX:-berth}   # s3: berth's key prefix in the bucket
+S3_DIST_ROOT=${BENCH_S3_DIST_ROOT:-/d}             # s3: distribution's rootdirectory
+S3_DIST_CHUNK=${BENCH_S3_DIST_CHUNK:-}             # s3: distribution's chunksize (bytes; empty = its default, 10 MiB)
+S3_BERTH_DIRECT=${BENCH_S3_BERTH_DIRECT:-0}        # s3: 1 = berth talks to s3s-fs directly, not through the shim
+S3_DIST_BUCKET=${BENCH_S3_DIST_BUCKET:-dist}       # s3: distribution's bucket (berth's is .ci/s3.sh's berth-ci)
 
 MANIFEST_ACCEPT='application/vnd.oci.image.manifest.v1+json'
 
@@ -59,13 +68,27 @@ fi
 WORK=$(mktemp -d "$TMPBASE/berth-bench.XXXXXX")
 STARTED_PIDS=()
 declare -A URL PID MONO
+BERTH_ENV=()    # VAR=value pairs for the next start_berth
+CONFIG_META=()  # extra "key<TAB>value" header lines of the current configuration
+PG_DB=          # s3: the database created for this run (dropped at the end)
 
 cleanup() {
-  local p
+  local rc=$? p f
+  if [[ $rc != 0 ]]; then # keep the servers' logs of a failed run
+    for f in "$WORK"/*.err; do
+      if [[ -e $f ]]; then cp "$f" "$RESULTS/$(basename "$f" .err).stderr-at-failure" || true; fi
+    done
+    if [[ -n ${CI_S3_DATA:-} ]]; then cp "$CI_S3_DATA/s3s-fs.log" "$RESULTS/s3s-fs.log-at-failure" || true; fi
+  fi
   for p in "${STARTED_PIDS[@]}"; do
     if kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null || true; fi
   done
   for p in "${STARTED_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  STARTED_PIDS=()
+  # s3 configuration: the database of the run, s3s-fs's data, PostgreSQL if this run started it.
+  drop_pg_db
+  if declare -F ci_s3_stop >/dev/null; then ci_s3_stop 2>/dev/null || true; fi
+  if declare -F ci_postgres_stop >/dev/null; then ci_postgres_stop || true; fi
   if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -96,7 +119,7 @@ wait_v2() { # URL: until GET /v2/ answers 200
 # start_berth ARGS... : berth serve on a free port (it prints where it listens).
 start_berth() {
   local out=$WORK/berth.out
-  "$BERTH_BIN" serve --listen 127.0.0.1:0 --log-level warn "$@" >"$out" 2>"$WORK/berth.err" &
+  env "${BERTH_ENV[@]}" "$BERTH_BIN" serve --listen 127.0.0.1:0 --log-level warn "$@" >"$out" 2>"$WORK/berth.err" &
   PID[berth]=$!
   STARTED_PIDS+=("${PID[berth]}")
   local i line=
@@ -112,8 +135,10 @@ start_berth() {
 }
 
 # start_dist CONFIG.yml : the config must listen on $DIST_PORT.
+# AWS_CA_BUNDLE (set in some environments) makes distribution's S3 driver panic at start-up
+# ("LoadCustomCABundleError: ... HTTPClient's transport unsupported type"); it talks plain HTTP here.
 start_dist() {
-  "$DIST_BIN" serve "$1" >"$WORK/dist.out" 2>"$WORK/dist.err" &
+  env -u AWS_CA_BUNDLE "$DIST_BIN" serve "$1" >"$WORK/dist.out" 2>"$WORK/dist.err" &
   PID[dist]=$!
   STARTED_PIDS+=("${PID[dist]}")
   URL[dist]=http://127.0.0.1:$DIST_PORT
@@ -147,11 +172,13 @@ EOF
 }
 
 stop_server() {
-  local s=$1 p=${PID[$1]:-}
+  local s=$1 p=${PID[$1]:-} q keep=()
   [[ -n $p ]] || return 0
   kill -TERM "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
   PID[$s]=
+  for q in "${STARTED_PIDS[@]}"; do [[ $q == "$p" ]] || keep+=("$q"); done
+  STARTED_PIDS=("${keep[@]}")
 }
 
 # ------------------------------------------------------------------ configurations
@@ -169,17 +196,134 @@ config_fs() {
   start_dist "$dir/dist.yml"
 }
 
-# Placeholder for the second configuration: berth on S3 + PostgreSQL vs distribution's S3
-# driver, both against the same S3 server. Once berth has those backends:
-#   - write a berth TOML (storage kind s3: endpoint/bucket/credentials, meta: postgres URL)
-#     and call:  start_berth --data-dir "$dir/berth" --config "$dir/berth.toml"
-#   - call write_dist_config "$dir/dist.yml" with an s3 section:
-#       s3: {regionendpoint: $BENCH_S3_ENDPOINT, region: us-east-1, bucket: <other bucket>,
-#            accesskey: ..., secretkey: ..., secure: false, v4auth: true, forcepathstyle: true}
-#     then start_dist "$dir/dist.yml"
-#   - use distinct buckets (or prefixes: rootdirectory) for the two registries.
+# s3: berth with blobs on S3 and metadata on PostgreSQL vs distribution's S3 driver, both on
+# one s3s-fs (the S3 server of berth's CI, .ci/s3.sh; it stores objects as files on local disk),
+# each in its own bucket (berth-ci, prefix berth/; dist, rootdirectory /d). s3s-fs does not
+# implement ListMultipartUploads, which distribution 2.8 calls to resume every upload, and its
+# ListParts answer lacks IsTruncated (distribution panics), so both registries reach s3s-fs
+# through `berth-bench s3-shim`, a pass-through proxy that fills those gaps and counts requests
+# per registry (BENCH_S3_BERTH_DIRECT=1 connects berth to s3s-fs directly instead).
+# s3s-fs names per-object metadata files after base64(bucket) + base64(key), so long keys fail
+# with "File name too long" (500): about 160 bytes for a PUT, 130 for a multipart upload with
+# the 4-letter bucket name. Distribution's tag index links are long (.../bench/cat/r00015/
+# _manifests/tags/v00015/index/sha256/<64 hex>/link): keep its bucket name and rootdirectory short.
+# PostgreSQL comes from .ci/postgres.sh (started if it is not running; stopped at the end only
+# if this run started it); the run creates its own database and drops it at the end.
+
+pg_berth() { # psql as the berth role (what berth itself logs in as)
+  PGPASSWORD=$CI_PG_PASSWORD psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CI_PG_PORT" \
+    -U "$CI_PG_ROLE" -d postgres "$@" </dev/null
+}
+drop_pg_db() {
+  [[ -n $PG_DB ]] || return 0
+  if pg_berth -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >&2; then
+    log "dropped database $PG_DB"
+  else
+    log "WARNING: could not drop database $PG_DB"
+  fi
+  PG_DB=
+}
+
+# s3s-fs answers ListObjects by walking every file of the bucket, and distribution lists (its
+# Stat) on most requests, so distribution slows down as its bucket fills: smaller sizes for s3.
+params_s3() {
+  if [[ $QUICK == 1 ]]; then
+    BLOB_MIB=64 SMALL_PUSHES=100 TAGS=100 REPOS=30 LIST_REQS=10
+  else
+    BLOB_MIB=128 SMALL_PUSHES=150 TAGS=500 REPOS=50 LIST_REQS=20
+  fi
+  local v o
+  for v in $PARAM_VARS; do
+    o=BENCH_S3_$v
+    if [[ -n ${!o:-} ]]; then printf -v "$v" '%s' "${!o}"; fi
+  done
+}
+
 config_s3() {
-  die "configuration s3 is not implemented yet (see the comment above config_s3 in bench/run.sh)"
+  local dir=$WORK/s3 line i
+  mkdir -p "$dir/berth" "$dir/s3s"
+  # shellcheck source=/dev/null
+  source "$ROOT/.ci/postgres.sh" || die "PostgreSQL could not be started (.ci/postgres.sh)"
+  PG_DB=berth_bench_$(date +%Y%m%d_%H%M%S)_$$
+  pg_berth -c "CREATE DATABASE $PG_DB" >&2 || { PG_DB=; die "could not create the database"; }
+  log "PostgreSQL $CI_PG_VERSION on 127.0.0.1:$CI_PG_PORT, database $PG_DB (role $CI_PG_ROLE)"
+
+  # s3s-fs keeps its data under $TMPDIR: put it inside our scratch directory.
+  # shellcheck source=/dev/null
+  TMPDIR=$dir/s3s source "$ROOT/.ci/s3.sh" || die "s3s-fs could not be started (.ci/s3.sh)"
+  PID[s3]=$CI_S3_PID
+  STARTED_PIDS+=("$CI_S3_PID")
+  mkdir -p "$CI_S3_DATA/data/$S3_DIST_BUCKET" # a top-level directory is a bucket to s3s-fs
+
+  "$DRIVER" s3-shim --upstream "${TEST_S3_ENDPOINT#http://}" >"$WORK/shim.out" 2>"$WORK/shim.err" &
+  PID[shim]=$!
+  STARTED_PIDS+=("${PID[shim]}")
+  for i in $(seq 1 100); do
+    line=$(head -n1 "$WORK/shim.out" 2>/dev/null || true)
+    [[ $line == "s3-shim listening on "* ]] && break
+    kill -0 "${PID[shim]}" 2>/dev/null || { cat "$WORK/shim.err" >&2; die "s3-shim exited"; }
+    sleep 0.1
+  done
+  [[ $line == "s3-shim listening on "* ]] || die "s3-shim did not start"
+  SHIM_URL=${line#s3-shim listening on }
+  log "s3s-fs pid ${PID[s3]} at $TEST_S3_ENDPOINT (buckets $TEST_S3_BUCKET for berth, $S3_DIST_BUCKET for distribution; data under $dir/s3s); shim pid ${PID[shim]} at $SHIM_URL"
+
+  local berth_s3=$SHIM_URL
+  [[ $S3_BERTH_DIRECT == 1 ]] && berth_s3=$TEST_S3_ENDPOINT
+  BERTH_ENV=(
+    BERTH__STORAGE__TYPE=s3 "BERTH__STORAGE__ENDPOINT=$berth_s3" "BERTH__STORAGE__BUCKET=$TEST_S3_BUCKET"
+    "BERTH__STORAGE__REGION=$TEST_S3_REGION" "BERTH__STORAGE__ACCESS_KEY_ID=$TEST_S3_ACCESS_KEY"
+    "BERTH__STORAGE__SECRET_ACCESS_KEY=$TEST_S3_SECRET_KEY" BERTH__STORAGE__PATH_STYLE=true
+    BERTH__STORAGE__ALLOW_HTTP=true "BERTH__STORAGE__PREFIX=$S3_BERTH_PREFIX"
+    "BERTH__DATABASE__URL=postgres://$CI_PG_ROLE:$CI_PG_PASSWORD@127.0.0.1:$CI_PG_PORT/$PG_DB"
+  )
+  start_berth --data-dir "$dir/berth"
+  BERTH_ENV=()
+
+  # distribution 2.8's s3-aws driver: a regionendpoint implies path-style requests.
+  write_dist_config "$dir/dist.yml" "  s3:
+    region: $TEST_S3_REGION
+    regionendpoint: $SHIM_URL
+    bucket: $S3_DIST_BUCKET
+    accesskey: $TEST_S3_ACCESS_KEY
+    secretkey: $TEST_S3_SECRET_KEY
+    secure: false
+    v4auth: true
+    rootdirectory: $S3_DIST_ROOT${S3_DIST_CHUNK:+
+    chunksize: $S3_DIST_CHUNK}"
+  start_dist "$dir/dist.yml"
+
+  local s3v
+  s3v=$("$CI_S3_BIN" --version 2>/dev/null | awk '{print $NF}')
+  CONFIG_DESC="s3: berth (blobs on S3, bucket $TEST_S3_BUCKET, key prefix $S3_BERTH_PREFIX/; metadata on PostgreSQL $CI_PG_VERSION, fresh database) vs distribution $("$DIST_BIN" --version 2>/dev/null | awk '{print $3}') (s3-aws driver, bucket $S3_DIST_BUCKET, rootdirectory $S3_DIST_ROOT, chunksize ${S3_DIST_CHUNK:-default 10 MiB}); one s3s-fs $s3v (files on local disk under $TMPBASE); sizes smaller than fs (s3s-fs lists by walking the whole bucket: see bench/README.md)"
+  CONFIG_META=(
+    "S3 path	$([[ $S3_BERTH_DIRECT == 1 ]] && echo 'berth -> s3s-fs directly; distribution' || echo 'both registries') -> berth-bench s3-shim (pass-through proxy that answers ListMultipartUploads, which s3s-fs lacks and distribution needs) -> s3s-fs"
+    "backend table	S3 requests (counted by the shim) and CPU of s3s-fs + shim (+ all PostgreSQL processes, berth only) during each registry's measured parts"
+  )
+}
+
+# Called by run_config after the scenarios, while the servers still run.
+end_s3() {
+  local st
+  st=$("${CURL[@]}" "$SHIM_URL/__shim/stats" || true)
+  log "s3-shim totals: $st"
+  CONFIG_META+=("S3 requests over the run	berth $(kv berth_reqs "$st"), distribution $(kv dist_reqs "$st") (distribution's ListMultipartUploads answered by the shim: $(kv lists "$st")); CPU since start: s3s-fs $(awk -v t="$(cpu_ticks "${PID[s3]}")" -v hz="$CLK_TCK" 'BEGIN{printf "%.1f", t/hz}') s, shim $(awk -v t="$(cpu_ticks "${PID[shim]}")" -v hz="$CLK_TCK" 'BEGIN{printf "%.1f", t/hz}') s")
+}
+
+# Called by run_config after both registries have stopped.
+teardown_s3() {
+  stop_server shim
+  log "s3-shim: $(tail -n1 "$WORK/shim.err" 2>/dev/null)"
+  cp "$WORK/shim.err" "$RESULTS/shim.s3.stderr" 2>/dev/null || true
+  cp "$CI_S3_DATA/s3s-fs.log" "$RESULTS/s3s-fs.s3.log" 2>/dev/null || true
+  local p=${PID[s3]}
+  PID[s3]=
+  ci_s3_stop
+  local q keep=()
+  for q in "${STARTED_PIDS[@]}"; do [[ $q == "$p" ]] || keep+=("$q"); done
+  STARTED_PIDS=("${keep[@]}")
+  drop_pg_db
+  SHIM_URL=
 }
 
 # ------------------------------------------------------------------ measuring helpers
@@ -198,13 +342,51 @@ cpu_ticks() { # PID -> utime+stime in ticks
   echo $((${12} + ${13}))
 }
 declare -A CPU0
-cpu_begin() { CPU0[$1]=$(cpu_ticks "${PID[$1]}"); }
+cpu_begin() {
+  CPU0[$1]=$(cpu_ticks "${PID[$1]}")
+  if [[ -n ${PID[s3]:-} ]]; then BCPU0=$(backend_ticks "$1"); BREQ0=$(shim_reqs "$1"); fi
+}
 cpu_end() { # KEY SERVER UNITS UNIT_LABEL
   local t
   t=$(cpu_ticks "${PID[$2]}")
   printf 'cpu\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" \
     "$(awk -v a="${CPU0[$2]}" -v b="$t" -v hz="$CLK_TCK" 'BEGIN{printf "%.3f", (b-a)/hz}')" \
     "$3" "$4" >>"$RES"
+  if [[ -n ${PID[s3]:-} ]]; then
+    t=$(backend_ticks "$2")
+    printf 'backend\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" \
+      "$(awk -v a="$BCPU0" -v b="$t" -v hz="$CLK_TCK" 'BEGIN{printf "%.3f", (b-a)/hz}')" \
+      "$(($(shim_reqs "$2") - BREQ0))" "$3" >>"$RES"
+  fi
+}
+
+# s3 configuration: CPU ticks of what serves SERVER's storage: s3s-fs and the shim, plus for
+# berth every PostgreSQL process (with what the postmaster reaped from exited backends; other
+# clients of the cluster, if any, are counted too).
+backend_ticks() {
+  local t p
+  t=$(($(cpu_ticks "${PID[s3]}") + $(cpu_ticks "${PID[shim]}")))
+  if [[ $1 == berth ]]; then
+    for p in $(pgrep -u postgres -x postgres || true); do
+      t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0)))
+    done
+    p=$(pgrep -u postgres -x postgres -o || true)
+    if [[ -n $p ]]; then t=$((t + $(reaped_ticks "$p"))); fi
+  fi
+  echo "$t"
+}
+reaped_ticks() { # PID -> cutime+cstime in ticks
+  local s
+  s=$(<"/proc/$1/stat")
+  s=${s##*) }
+  # shellcheck disable=SC2086
+  set -- $s
+  echo $((${14} + ${15}))
+}
+shim_reqs() { # SERVER -> S3 requests the shim has forwarded for it so far
+  local st
+  st=$("${CURL[@]}" "$SHIM_URL/__shim/stats") || die "s3-shim does not answer"
+  kv "$([[ $1 == berth ]] && echo berth_reqs || echo dist_reqs)" "$st"
 }
 
 status_kb() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status"; }
@@ -340,9 +522,13 @@ hammer() { # SERVER URL [args] -> the driver's summary line; dies on non-2xx ans
 
 # ------------------------------------------------------------------ fixtures
 
-gen_data() {
+GEN_KEY=
+gen_data() { # (again only if a configuration changed the sizes)
   BLOB_BYTES=$((BLOB_MIB * 1048576))
   local r f
+  [[ $GEN_KEY != "$BLOB_MIB/$CHUNK_MIB/$REPS" ]] || return 0
+  GEN_KEY=$BLOB_MIB/$CHUNK_MIB/$REPS
+  rm -rf "$WORK/data"
   mkdir -p "$WORK/data"
   log "generating $((2 * REPS)) random blobs of $BLOB_MIB MiB (chunks of $CHUNK_MIB MiB)"
   for r in $(seq 1 "$REPS"); do
@@ -595,6 +781,12 @@ run_config() {
   : >"$RES"
   start=$(date +%s)
   log "=== configuration $name"
+  # A configuration may change the sizes (params_<name>); they are restored afterwards.
+  local v
+  declare -A saved=()
+  for v in $PARAM_VARS; do saved[$v]=${!v}; done
+  if declare -F "params_$name" >/dev/null; then "params_$name"; fi
+  gen_data
   "config_$name"
   local cpu_start srv_start
   cpu_start=$(proc_cpu)
@@ -602,7 +794,12 @@ run_config() {
   children_ticks
   cli_start=$CHILD_TICKS
   srv_start=$(($(cpu_ticks "${PID[berth]}") + $(cpu_ticks "${PID[dist]}")))
+  local bk_start=0
+  if [[ -n ${PID[s3]:-} ]]; then bk_start=$(backend_ticks berth); fi
   printf 'meta\tconfiguration\t%s\n' "$CONFIG_DESC" >>"$RES"
+  local m
+  for m in "${CONFIG_META[@]}"; do printf 'meta\t%s\n' "$m" >>"$RES"; done
+  CONFIG_META=()
   printf 'meta\tberth build\t%s from %s at commit %s%s (binary built %s)\n' "$BERTH_BIN" "$ROOT" \
     "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
     "$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')" \
@@ -622,27 +819,34 @@ run_config() {
     hwm_note "$sc"
   done
   sc_rss
-  local busy
+  if declare -F "end_$name" >/dev/null; then "end_$name"; fi
+  for m in "${CONFIG_META[@]}"; do printf 'meta\t%s\n' "$m" >>"$RES"; done
+  CONFIG_META=()
+  local busy bk_end=0
+  if [[ -n ${PID[s3]:-} ]]; then bk_end=$(backend_ticks berth); fi
   children_ticks
   busy=$(awk -v a="$cpu_start" -v b="$(proc_cpu)" -v s0="$srv_start" \
     -v s1="$(($(cpu_ticks "${PID[berth]}") + $(cpu_ticks "${PID[dist]}")))" -v n="$(nproc)" \
-    -v c0="$cli_start" -v c1="$CHILD_TICKS" 'BEGIN{
-      split(a, x, " "); split(b, y, " "); tot = y[2] - x[2]; busy = y[1] - x[1]; srv = s1 - s0; cli = c1 - c0;
-      printf "CPU over the run: %.0f%% of %d cores busy = %.0f%% the two registries + %.0f%% benchmark clients + %.0f%% other processes",
-        100*busy/tot, n, 100*srv/tot, 100*cli/tot, 100*(busy-srv-cli)/tot }')
+    -v c0="$cli_start" -v c1="$CHILD_TICKS" -v k0="$bk_start" -v k1="$bk_end" -v hasbk="${PID[s3]:+1}" 'BEGIN{
+      split(a, x, " "); split(b, y, " "); tot = y[2] - x[2]; busy = y[1] - x[1]; srv = s1 - s0; cli = c1 - c0; bk = k1 - k0;
+      printf "CPU over the run: %.0f%% of %d cores busy = %.0f%% the two registries + %.0f%% benchmark clients",
+        100*busy/tot, n, 100*srv/tot, 100*cli/tot
+      if (hasbk) printf " + %.0f%% s3s-fs, shim and PostgreSQL", 100*bk/tot
+      printf " + %.0f%% other processes", 100*(busy-srv-cli-bk)/tot }')
   printf 'meta\tmachine at end\t%s; run took %ss; %s\n' "$(machine_note)" "$(($(date +%s) - start))" "$busy" >>"$RES"
   cp "$WORK/berth.err" "$RESULTS/berth.$name.stderr" 2>/dev/null || true
   cp "$WORK/dist.err" "$RESULTS/dist.$name.stderr" 2>/dev/null || true
   stop_server berth
   stop_server dist
+  if declare -F "teardown_$name" >/dev/null; then "teardown_$name"; fi
   rm -rf "${WORK:?}/$name"
+  for v in $PARAM_VARS; do printf -v "$v" '%s' "${saved[$v]}"; done
   echo
   "$DRIVER" report "$RES" | tee "$RESULTS/table.$name.txt"
   echo
 }
 
 log "results in $RESULTS, scratch in $WORK"
-gen_data
 for c in $CONFIGS; do
   declare -F "config_$c" >/dev/null || die "unknown configuration $c"
   run_config "$c"

@@ -4,6 +4,9 @@
 //!   OCI image manifest under a distinct tag), N at a time; prints pushes/s.
 //! * `seed-tags`   — one image, then the same manifest PUT under many tags; prints tags/s.
 //! * `get-loop`    — one connection, sequential GETs of one URL; prints latency figures.
+//! * `s3-shim`     — a pass-through HTTP proxy in front of an S3 server that answers
+//!   `ListMultipartUploads` itself (s3s-fs lacks it; distribution's S3 driver needs it) and
+//!   counts requests per client; see `s3_shim`.
 //! * `report`      — turns the results file written by `run.sh` into the comparison table.
 //!
 //! Measuring commands print one line of `key=value` pairs on stdout for `run.sh` to parse.
@@ -14,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -110,6 +113,14 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// Proxy to an S3 server that answers ListMultipartUploads itself (see `s3_shim`).
+    S3Shim {
+        /// S3 server to forward to, host:port.
+        #[arg(long)]
+        upstream: String,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
     /// Print the comparison table from a results file written by run.sh.
     Report { results: PathBuf },
 }
@@ -126,6 +137,13 @@ fn main() -> anyhow::Result<()> {
             secs,
             threads,
         } => return hammer(url, method, header, conns, secs, threads),
+        Command::S3Shim { upstream, listen } => {
+            return tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+                .block_on(s3_shim(upstream, listen));
+        }
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -180,7 +198,9 @@ fn main() -> anyhow::Result<()> {
                 json_array,
                 min_len,
             } => get_loop(url, requests, warmup, accept, json_array, min_len).await,
-            Command::Hammer { .. } | Command::Report { .. } => unreachable!("handled above"),
+            Command::Hammer { .. } | Command::Report { .. } | Command::S3Shim { .. } => {
+                unreachable!("handled above")
+            }
         }
     })
 }
@@ -707,6 +727,551 @@ fn hammer(
     Ok(())
 }
 
+// ---------------------------------------------------------------- s3-shim
+
+// s3s-fs (the S3 server of berth's CI) does not implement ListMultipartUploads, and
+// distribution 2.8's S3 driver calls it to resume every upload (each PATCH and the final
+// PUT), so against bare s3s-fs distribution cannot store a single blob. The shim sits in
+// front of s3s-fs, forwards every request byte for byte (SigV4 signatures stay valid: the
+// Host header is the shim's address, which is what the clients signed), remembers the
+// multipart uploads it sees created (`POST key?uploads`) until they are completed or
+// aborted (`POST`/`DELETE key?uploadId=`), and answers `GET bucket?uploads` from that table.
+// It also repairs s3s-fs's ListParts answer for distribution (see `fix_list_parts`).
+// It also counts requests and body bytes per client (distribution's aws-sdk-go vs anything
+// else, i.e. berth), served as one `key=value` line at `GET /__shim/stats`.
+
+#[derive(Default)]
+struct ShimState {
+    /// (bucket, key, upload id) -> initiation time.
+    uploads: std::sync::Mutex<BTreeMap<(String, String, String), String>>,
+    /// Index 0: berth (any client but aws-sdk-go), 1: distribution.
+    reqs: [AtomicU64; 2],
+    up_bytes: [AtomicU64; 2],
+    down_bytes: [AtomicU64; 2],
+    lists: AtomicU64,
+}
+
+impl ShimState {
+    fn stats_line(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "berth_reqs={} berth_up={} berth_down={} dist_reqs={} dist_up={} dist_down={} lists={} open_uploads={}\n",
+            g(&self.reqs[0]),
+            g(&self.up_bytes[0]),
+            g(&self.down_bytes[0]),
+            g(&self.reqs[1]),
+            g(&self.up_bytes[1]),
+            g(&self.down_bytes[1]),
+            g(&self.lists),
+            self.uploads.lock().map_or(0, |u| u.len()),
+        )
+    }
+
+    fn list_uploads_xml(&self, bucket: &str, prefix: &str) -> String {
+        let mut x = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult \
+             xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Prefix>{}</Prefix>\
+             <MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>",
+            xml_escape(bucket),
+            xml_escape(prefix)
+        );
+        let uploads = self.uploads.lock().expect("shim state poisoned");
+        for ((b, k, id), t) in uploads.iter() {
+            if b == bucket && k.starts_with(prefix) {
+                let _ = write!(
+                    x,
+                    "<Upload><Key>{}</Key><UploadId>{}</UploadId><StorageClass>STANDARD</StorageClass>\
+                     <Initiated>{t}</Initiated></Upload>",
+                    xml_escape(k),
+                    xml_escape(id)
+                );
+            }
+        }
+        x.push_str("</ListMultipartUploadsResult>");
+        x
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+fn xml_text(body: &[u8], tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let s = find(body, open.as_bytes())? + open.len();
+    let e = s + find(&body[s..], close.as_bytes())?;
+    Some(String::from_utf8_lossy(&body[s..e]).into_owned())
+}
+
+/// s3s-fs answers ListParts with the parts in directory order and without `IsTruncated`;
+/// distribution 2.8 dereferences `IsTruncated` (a nil pointer: it panics) and takes the last
+/// listed part for the last one. Sort the parts by number and add `IsTruncated`.
+fn fix_list_parts(body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let (Some(first), Some(last)) = (text.find("<Part>"), text.rfind("</Part>")) else {
+        return add_is_truncated(&text).into_bytes();
+    };
+    let last = last + "</Part>".len();
+    let mut parts: Vec<&str> = text[first..last]
+        .split_inclusive("</Part>")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.sort_by_key(|p| {
+        xml_text(p.as_bytes(), "PartNumber")
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    let rebuilt = format!("{}{}{}", &text[..first], parts.concat(), &text[last..]);
+    add_is_truncated(&rebuilt).into_bytes()
+}
+
+fn add_is_truncated(xml: &str) -> String {
+    if xml.contains("<IsTruncated>") {
+        return xml.to_string();
+    }
+    match xml.rfind("</ListPartsResult>") {
+        Some(i) => format!("{}<IsTruncated>false</IsTruncated>{}", &xml[..i], &xml[i..]),
+        None => xml.to_string(),
+    }
+}
+
+/// A response head with its body framing replaced by `Content-Length: len`.
+fn with_content_length(raw: &[u8], len: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len() + 24);
+    for line in text.trim_end_matches("\r\n").split("\r\n") {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("content-length: {len}\r\n\r\n"));
+    out.into_bytes()
+}
+
+fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn rfc3339_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// An HTTP/1.1 message head: the start line and the header fields.
+struct MsgHead {
+    line: String,
+    fields: Vec<(String, String)>,
+}
+
+impl MsgHead {
+    fn parse(raw: &[u8]) -> anyhow::Result<MsgHead> {
+        let text = std::str::from_utf8(raw).context("message head is not UTF-8")?;
+        let mut lines = text.split("\r\n");
+        let line = lines.next().unwrap_or_default().to_string();
+        let fields = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Ok(MsgHead { line, fields })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn closes(&self) -> bool {
+        self.get("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+
+    /// Body framing when one is present: chunked, Content-Length, or (None) neither.
+    fn framing(&self) -> anyhow::Result<Option<BodyLen>> {
+        if let Some(te) = self.get("transfer-encoding") {
+            if te.eq_ignore_ascii_case("chunked") {
+                return Ok(Some(BodyLen::Chunked));
+            }
+            bail!("unsupported Transfer-Encoding: {te}");
+        }
+        match self.get("content-length") {
+            Some(v) => Ok(Some(BodyLen::Len(v.parse().context("bad Content-Length")?))),
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum BodyLen {
+    Len(u64),
+    Chunked,
+    ToEof,
+}
+
+/// A buffered read half with the few reads a proxy needs.
+struct BufIo<R> {
+    r: R,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> BufIo<R> {
+    fn new(r: R) -> Self {
+        BufIo {
+            r,
+            buf: vec![0u8; 256 * 1024].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Reads more bytes after the buffered ones; false at EOF.
+    async fn fill(&mut self) -> anyhow::Result<bool> {
+        use tokio::io::AsyncReadExt;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            bail!("message head or chunk line over {} bytes", self.buf.len());
+        }
+        let n = self.r.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n > 0)
+    }
+
+    /// Bytes up to and including `delim`; None at a clean EOF before any byte.
+    async fn until(&mut self, delim: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut from = 0;
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            if let Some(i) = find(&avail[from..], delim) {
+                let n = from + i + delim.len();
+                let out = avail[..n].to_vec();
+                self.start += n;
+                return Ok(Some(out));
+            }
+            from = avail.len().saturating_sub(delim.len() - 1);
+            if !self.fill().await? {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                bail!("connection closed inside a message head");
+            }
+        }
+    }
+
+    /// Copies a body framed as `len` to `w` (and `tee`); returns the payload bytes.
+    async fn copy_body<W: tokio::io::AsyncWrite + Unpin>(
+        &mut self,
+        len: BodyLen,
+        w: &mut W,
+        mut tee: Option<&mut Vec<u8>>,
+    ) -> anyhow::Result<u64> {
+        match len {
+            BodyLen::Len(n) => self.copy_exact(n, w, tee, false).await,
+            BodyLen::ToEof => self.copy_exact(u64::MAX, w, tee, true).await,
+            BodyLen::Chunked => {
+                use tokio::io::AsyncWriteExt;
+                let mut total = 0;
+                loop {
+                    let line = self
+                        .until(b"\r\n")
+                        .await?
+                        .context("EOF in a chunked body")?;
+                    w.write_all(&line).await?;
+                    let text = std::str::from_utf8(&line).context("bad chunk line")?;
+                    let hex = text.trim_end().split(';').next().unwrap_or_default().trim();
+                    let size = u64::from_str_radix(hex, 16).context("bad chunk size")?;
+                    if size == 0 {
+                        loop {
+                            let t = self.until(b"\r\n").await?.context("EOF in trailers")?;
+                            w.write_all(&t).await?;
+                            if t == b"\r\n" {
+                                return Ok(total);
+                            }
+                        }
+                    }
+                    let before = tee.as_ref().map_or(0, |t| t.len());
+                    self.copy_exact(size + 2, w, tee.as_deref_mut(), false)
+                        .await?;
+                    if let Some(t) = tee.as_deref_mut() {
+                        t.truncate(before + size as usize); // drop the CRLF
+                    }
+                    total += size;
+                }
+            }
+        }
+    }
+
+    async fn copy_exact<W: tokio::io::AsyncWrite + Unpin>(
+        &mut self,
+        n: u64,
+        w: &mut W,
+        mut tee: Option<&mut Vec<u8>>,
+        to_eof: bool,
+    ) -> anyhow::Result<u64> {
+        use tokio::io::AsyncWriteExt;
+        let mut left = n;
+        while left > 0 {
+            if self.start == self.end && !self.fill().await? {
+                if to_eof {
+                    break;
+                }
+                bail!("connection closed inside a body");
+            }
+            let take = ((self.end - self.start) as u64).min(left) as usize;
+            let chunk = &self.buf[self.start..self.start + take];
+            w.write_all(chunk).await?;
+            if let Some(t) = tee.as_deref_mut() {
+                t.extend_from_slice(chunk);
+            }
+            self.start += take;
+            left -= take as u64;
+        }
+        Ok(n - left)
+    }
+}
+
+async fn s3_shim(upstream: String, listen: String) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use tokio::signal::unix::{SignalKind, signal};
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    println!("s3-shim listening on http://{}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    let state = Arc::new(ShimState::default());
+    let upstream: Arc<str> = upstream.into();
+    let mut term = signal(SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (sock, _) = accepted?;
+                let (up, st) = (upstream.clone(), state.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = shim_conn(sock, up, st).await {
+                        eprintln!("s3-shim: connection ended: {e:#}");
+                    }
+                });
+            }
+            _ = term.recv() => {
+                eprint!("s3-shim: {}", state.stats_line());
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn shim_conn(
+    client: tokio::net::TcpStream,
+    upstream: Arc<str>,
+    st: Arc<ShimState>,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    client.set_nodelay(true)?;
+    let (cr, mut cw) = client.into_split();
+    let mut cr = BufIo::new(cr);
+    let mut up = None;
+    while let Some(raw) = cr.until(b"\r\n\r\n").await? {
+        let req = MsgHead::parse(&raw)?;
+        let mut words = req.line.split(' ');
+        let method = words.next().unwrap_or_default().to_string();
+        let target = words.next().unwrap_or_default().to_string();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let path = path.trim_start_matches('/');
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        let (bucket, key) = (pct_decode(bucket), pct_decode(key));
+        let query: Vec<(String, String)> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (pct_decode(k), pct_decode(v))
+            })
+            .collect();
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+
+        // Answered here: stats, and ListMultipartUploads (GET on a bucket with ?uploads).
+        let local = if method == "GET" && path == "__shim/stats" {
+            Some(("text/plain", st.stats_line()))
+        } else if method == "GET" && key.is_empty() && param("uploads").is_some() {
+            st.lists.fetch_add(1, Ordering::Relaxed);
+            let prefix = param("prefix").unwrap_or_default();
+            Some(("application/xml", st.list_uploads_xml(&bucket, &prefix)))
+        } else {
+            None
+        };
+        if let Some((ctype, body)) = local {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            cw.write_all(head.as_bytes()).await?;
+            cw.write_all(body.as_bytes()).await?;
+            if req.closes() {
+                return Ok(());
+            }
+            continue;
+        }
+
+        let who = usize::from(
+            req.get("user-agent")
+                .is_some_and(|u| u.contains("aws-sdk-go")),
+        );
+        st.reqs[who].fetch_add(1, Ordering::Relaxed);
+        let creates = method == "POST" && !key.is_empty() && param("uploads").is_some();
+        let finishes = (method == "POST" || method == "DELETE") && !key.is_empty();
+        let finished_id = if finishes { param("uploadId") } else { None };
+        let lists_parts = method == "GET" && !key.is_empty() && param("uploadId").is_some();
+        let req_body = req.framing()?;
+
+        if up.is_none() {
+            let s = tokio::net::TcpStream::connect(&*upstream)
+                .await
+                .with_context(|| format!("connecting to {upstream}"))?;
+            s.set_nodelay(true)?;
+            let (r, w) = s.into_split();
+            up = Some((BufIo::new(r), w));
+        }
+        let (ur, uw) = up.as_mut().expect("connected above");
+        uw.write_all(&raw).await?;
+        // The body goes up while the answer comes down: a client that sent
+        // `Expect: 100-continue` waits for the interim answer before its body.
+        let send = async {
+            match req_body {
+                Some(len) => cr.copy_body(len, uw, None).await,
+                None => Ok(0),
+            }
+        };
+        let recv = async {
+            loop {
+                let raw = ur
+                    .until(b"\r\n\r\n")
+                    .await?
+                    .context("the S3 server closed the connection")?;
+                let resp = MsgHead::parse(&raw)?;
+                let status: u16 = resp
+                    .line
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .context("bad status line")?;
+                if (100..200).contains(&status) {
+                    cw.write_all(&raw).await?;
+                    continue;
+                }
+                if status >= 500 {
+                    let client = ["berth", "distribution"][who];
+                    eprintln!(
+                        "s3-shim: {status} from the S3 server for {client}: {method} {target}"
+                    );
+                }
+                let len = if method == "HEAD" || status == 204 || status == 304 {
+                    None
+                } else {
+                    Some(resp.framing()?.unwrap_or(BodyLen::ToEof))
+                };
+                let mut tee = (creates && status == 200).then(Vec::new);
+                let n = match len {
+                    Some(len) if lists_parts && status == 200 => {
+                        // ListParts: rewritten (see `fix_list_parts`), so read it whole first.
+                        let mut body = Vec::new();
+                        let n = ur
+                            .copy_body(len, &mut tokio::io::sink(), Some(&mut body))
+                            .await?;
+                        let body = fix_list_parts(&body);
+                        cw.write_all(&with_content_length(&raw, body.len())).await?;
+                        cw.write_all(&body).await?;
+                        n
+                    }
+                    Some(len) => {
+                        cw.write_all(&raw).await?;
+                        ur.copy_body(len, &mut cw, tee.as_mut()).await?
+                    }
+                    None => {
+                        cw.write_all(&raw).await?;
+                        0
+                    }
+                };
+                st.down_bytes[who].fetch_add(n, Ordering::Relaxed);
+                let mut uploads = st.uploads.lock().expect("shim state poisoned");
+                if let Some(id) = tee.as_deref().and_then(|b| xml_text(b, "UploadId")) {
+                    uploads.insert((bucket.clone(), key.clone(), id), rfc3339_now());
+                }
+                if let Some(id) = &finished_id
+                    && (200..300).contains(&status)
+                {
+                    uploads.retain(|(_, _, u), _| u != id);
+                }
+                return anyhow::Ok(resp.closes() || matches!(len, Some(BodyLen::ToEof)));
+            }
+        };
+        let (sent, closes) = tokio::join!(send, recv);
+        st.up_bytes[who].fetch_add(sent?, Ordering::Relaxed);
+        if closes? || req.closes() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- report
 
 #[derive(Default)]
@@ -718,6 +1283,8 @@ struct Scenario {
     vals: BTreeMap<String, Vec<f64>>,
     cpu: BTreeMap<String, (f64, f64)>,
     cpu_unit: String,
+    /// s3 configuration: per server, (backend CPU seconds, S3 requests, units of work).
+    backend: BTreeMap<String, (f64, f64, f64)>,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -837,6 +1404,13 @@ fn report(path: &PathBuf) -> anyhow::Result<()> {
                     .entry(server.to_string())
                     .or_default()
                     .push(v);
+            }
+            ["backend", key, server, secs, reqs, units] => {
+                let s = sc.entry(key.to_string()).or_default();
+                let e = s.backend.entry(server.to_string()).or_default();
+                e.0 += secs.parse::<f64>().unwrap_or(f64::NAN);
+                e.1 += reqs.parse::<f64>().unwrap_or(f64::NAN);
+                e.2 += units.parse::<f64>().unwrap_or(f64::NAN);
             }
             ["cpu", key, server, secs, units, unit_label] => {
                 let s = sc.entry(key.to_string()).or_default();
@@ -967,6 +1541,71 @@ fn report(path: &PathBuf) -> anyhow::Result<()> {
         );
         println!();
         print!("{}", table(&cpu_rows, &[false, false, true, true, true]));
+    }
+
+    let mut be_rows = vec![
+        [
+            "scenario",
+            "per",
+            "S3 reqs berth",
+            "S3 reqs dist",
+            "backend CPU berth",
+            "backend CPU dist",
+            "total CPU berth",
+            "total CPU dist",
+            "total d/b",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for key in &order {
+        let s = &sc[key];
+        if s.backend.is_empty() {
+            continue;
+        }
+        let per = |srv: &str| {
+            s.backend
+                .get(srv)
+                .map_or((f64::NAN, f64::NAN), |(c, r, u)| (c / u, r / u))
+        };
+        let own = |srv: &str| s.cpu.get(srv).map_or(f64::NAN, |(c, u)| c / u);
+        let ((bc, br), (dc, dr)) = (per("berth"), per("dist"));
+        let (bt, dt) = (own("berth") + bc, own("dist") + dc);
+        let reqs = |r: f64| {
+            if r < 10.0 {
+                format!("{r:.2}")
+            } else {
+                fmt_num(r)
+            }
+        };
+        be_rows.push(vec![
+            s.label.clone(),
+            s.cpu_unit.clone(),
+            reqs(br),
+            reqs(dr),
+            fmt_secs(bc),
+            fmt_secs(dc),
+            fmt_secs(bt),
+            fmt_secs(dt),
+            format!("{}×", fmt_num(dt / bt)),
+        ]);
+    }
+    if be_rows.len() > 1 {
+        println!();
+        println!(
+            "Behind the registries, per unit of work: S3 requests (counted by the shim), backend CPU"
+        );
+        println!(
+            "(s3s-fs + shim, and for berth every PostgreSQL process), and registry + backend CPU."
+        );
+        println!();
+        print!(
+            "{}",
+            table(
+                &be_rows,
+                &[false, false, true, true, true, true, true, true, true]
+            )
+        );
     }
     Ok(())
 }
