@@ -1,10 +1,12 @@
 //! berth's pure domain: no IO, no async. Everything here validates in its constructor, so a
 //! value of these types is always well-formed.
 
+pub mod access;
 pub mod digest;
 pub mod manifest;
 pub mod name;
 
+pub use access::{Action, Caller, Level, Resource, Scope};
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use manifest::{Descriptor, ManifestError, ManifestKind, ParsedManifest};
-pub use name::{NameError, Reference, RepoName, Tag};
+pub use name::{NameError, NamespaceName, Reference, RepoName, Tag, UploadId};

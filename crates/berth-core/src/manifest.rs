@@ -103,9 +103,48 @@ pub fn media_type_essence(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
 
+/// How deeply JSON in a manifest may nest: Go's encoding/json (what most clients and
+/// distribution use) refuses more than this, so nothing deeper is a manifest anyone can read.
+pub const MAX_JSON_DEPTH: usize = 10_000;
+
+/// Whether `bytes` nests arrays and objects deeper than `limit`, by one pass over the bytes
+/// (brackets inside strings do not count). serde skips unknown fields without a depth limit,
+/// so this runs before it.
+pub fn json_nests_deeper_than(bytes: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses and validates a pushed manifest. `content_type` is the request's Content-Type, if
 /// any; the body's own `mediaType` wins and the two must agree when both are present.
 pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<ParsedManifest, ManifestError> {
+    if json_nests_deeper_than(bytes, MAX_JSON_DEPTH) {
+        return Err(ManifestError::Invalid(format!(
+            "JSON nests deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
     let raw: RawManifest =
         serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
     let header = content_type
@@ -253,6 +292,24 @@ mod tests {
         let m = parse(Some(OCI_INDEX), body.as_bytes()).unwrap();
         assert_eq!(m.kind, ManifestKind::Index);
         assert_eq!(m.children.len(), 1);
+    }
+
+    #[test]
+    fn nesting_depth_is_capped() {
+        let nested = |n: usize| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[],"x":{}"[{{\"]"{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        assert!(parse(None, nested(100).as_bytes()).is_ok());
+        assert!(matches!(
+            parse(None, nested(MAX_JSON_DEPTH + 1).as_bytes()),
+            Err(ManifestError::Invalid(_))
+        ));
+        assert!(!json_nests_deeper_than(br#"{"a":"[[[[\"[["}"#, 1));
+        assert!(json_nests_deeper_than(br#"{"a":[[]]}"#, 2));
     }
 
     #[test]

@@ -12,6 +12,10 @@ pub const MAX_NAME_LEN: usize = 255;
 pub enum NameError {
     #[error("invalid repository name {0:?}")]
     InvalidName(String),
+    #[error("invalid namespace name {0:?}")]
+    InvalidNamespace(String),
+    #[error("invalid upload id {0:?}")]
+    InvalidUploadId(String),
     #[error("invalid tag {0:?}")]
     InvalidTag(String),
     #[error(transparent)]
@@ -35,6 +39,94 @@ impl RepoName {
     /// The first path component: the namespace the repository lives in.
     pub fn namespace(&self) -> &str {
         self.0.split('/').next().unwrap_or(&self.0)
+    }
+
+    /// The name below the namespace (`team/app` of `ns/team/app`); empty for a name of one
+    /// component.
+    pub fn path_in_namespace(&self) -> &str {
+        self.0.split_once('/').map_or("", |(_, rest)| rest)
+    }
+
+    /// `namespace/rest`, validated.
+    pub fn join(namespace: &NamespaceName, rest: &str) -> Result<RepoName, NameError> {
+        format!("{namespace}/{rest}").parse()
+    }
+}
+
+/// A namespace: the first component of every repository name inside it, with the same
+/// grammar as one path component, at most 64 characters.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NamespaceName(String);
+
+/// The longest namespace name berth accepts.
+pub const MAX_NAMESPACE_LEN: usize = 64;
+
+impl NamespaceName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The namespace of a repository (always valid: the first component of a valid name).
+    pub fn of(repo: &RepoName) -> NamespaceName {
+        NamespaceName(repo.namespace().to_owned())
+    }
+}
+
+impl FromStr for NamespaceName {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        if s.len() > MAX_NAMESPACE_LEN || !valid_component(s) {
+            return Err(NameError::InvalidNamespace(truncated(s)));
+        }
+        Ok(NamespaceName(s.to_owned()))
+    }
+}
+
+impl fmt::Display for NamespaceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for NamespaceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NamespaceName({})", self.0)
+    }
+}
+
+/// An upload session id: `[A-Za-z0-9-]{1,64}`, the grammar storage keys accept, so that an
+/// id can never address another key or break a header it is written into.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UploadId(String);
+
+impl UploadId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for UploadId {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return Err(NameError::InvalidUploadId(truncated(s)));
+        }
+        Ok(UploadId(s.to_owned()))
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UploadId({})", self.0)
     }
 }
 
@@ -227,6 +319,22 @@ mod tests {
             Ok(Reference::Digest(_))
         ));
         assert!("sha256:zz".parse::<Reference>().is_err());
+    }
+
+    #[test]
+    fn namespaces_and_upload_ids() {
+        assert!("team".parse::<NamespaceName>().is_ok());
+        assert!("a/b".parse::<NamespaceName>().is_err());
+        assert!("Team".parse::<NamespaceName>().is_err());
+        assert!("x".repeat(65).parse::<NamespaceName>().is_err());
+        let repo: RepoName = "ns/team/app".parse().unwrap();
+        assert_eq!(NamespaceName::of(&repo).as_str(), "ns");
+        assert_eq!(repo.path_in_namespace(), "team/app");
+        assert!("0a-1".parse::<UploadId>().is_ok());
+        for bad in ["", "\n", "a/b", "a b", "%0A", "\u{e9}"] {
+            assert!(bad.parse::<UploadId>().is_err(), "{bad:?}");
+        }
+        assert!("x".repeat(65).parse::<UploadId>().is_err());
     }
 
     proptest! {

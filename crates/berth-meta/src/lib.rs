@@ -1,16 +1,25 @@
-//! Metadata: what exists. The database is the source of truth for repositories, blobs,
-//! manifests, tags and upload sessions; storage is never listed to find out. All SQL lives
-//! in this crate, one module per dialect.
+//! Metadata: what exists. The database is the source of truth for namespaces, repositories,
+//! blobs, manifests, tags and upload sessions; storage is never listed to find out. All SQL
+//! lives in this crate, one folder per dialect, one file per aggregate.
+//!
+//! The store is split into small traits, one per aggregate ([`UploadStore`],
+//! [`ArtifactStore`], [`RepositoryStore`], [`LeaseStore`]), each with its own shared test suite
+//! (feature `testsuite`). [`Meta`] bundles one implementation of all of them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_core::{Digest, Reference, RepoName, Tag};
+use berth_core::{Digest, Level, Reference, RepoName, Tag, UploadId};
 use bytes::Bytes;
 
+mod listing;
 mod postgres;
+mod rows;
 mod sqlite;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
 pub use postgres::PostgresMetaStore;
@@ -28,6 +37,12 @@ pub enum MetaError {
         declared: u64,
         actual: u64,
     },
+    #[error("{entity} {name:?} does not exist")]
+    NotFound { entity: &'static str, name: String },
+    #[error("{entity} {name:?} already exists")]
+    AlreadyExists { entity: &'static str, name: String },
+    #[error("namespace {0:?} still holds repositories")]
+    NamespaceNotEmpty(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -38,10 +53,85 @@ pub enum MetaError {
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;
 
+// ---- shared values ----
+
+/// A repository's row id. Ids are never reused (both dialects allocate them increasing), so a
+/// stale id can only miss, never hit another repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoId(pub i64);
+
+/// A page of a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u32,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            offset: 0,
+            limit: 100,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// One page of a listing and how many items match in all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// Which namespaces and repositories a listing may show: the access policy's answer for one
+/// caller, pushed down into SQL so that pages and totals count only what the caller may see.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Visibility {
+    /// Everything (administrators; and everyone until authentication is configured).
+    #[default]
+    All,
+    /// Public namespaces and repositories, and those where `member` (if any) is a member.
+    PublicOr { member: Option<String> },
+}
+
+/// Hosted repositories hold what is pushed; proxy repositories cache an upstream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RepoKind {
+    #[default]
+    Hosted,
+    Proxy,
+}
+
+impl RepoKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepoKind::Hosted => "hosted",
+            RepoKind::Proxy => "proxy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RepoKind> {
+        match s {
+            "hosted" => Some(RepoKind::Hosted),
+            "proxy" => Some(RepoKind::Proxy),
+            _ => None,
+        }
+    }
+}
+
+// ---- uploads ----
+
 /// A blob upload in progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRecord {
-    pub id: String,
+    pub id: UploadId,
     pub repository: RepoName,
     /// Bytes received and stored so far.
     pub size: u64,
@@ -53,6 +143,47 @@ pub struct UploadRecord {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// Upload sessions: enough to continue on any replica after any restart.
+#[async_trait]
+pub trait UploadStore: Send + Sync + 'static {
+    async fn create_upload(&self, upload: &UploadRecord) -> Result<()>;
+
+    async fn get_upload(&self, id: &UploadId) -> Result<Option<UploadRecord>>;
+
+    /// Moves an upload from `from_size` to `to_size` with the new states, only if it is still
+    /// at `from_size` (so two appends can never both win). Returns whether it moved.
+    async fn advance_upload(
+        &self,
+        id: &UploadId,
+        from_size: u64,
+        to_size: u64,
+        hash_state: &[u8],
+        storage_state: &str,
+    ) -> Result<bool>;
+
+    /// Forgets an upload. Returns whether it existed.
+    async fn delete_upload(&self, id: &UploadId) -> Result<bool>;
+
+    /// Finishes an upload whose bytes are now the blob `digest`: in one transaction, records
+    /// the blob (if new), lets `repo` serve it, and forgets the upload `id`.
+    async fn complete_upload(
+        &self,
+        id: &UploadId,
+        repo: RepoId,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<()>;
+
+    /// Uploads untouched since `updated_before` (ms since epoch), oldest first.
+    async fn stale_uploads(&self, updated_before: i64, limit: u32) -> Result<Vec<UploadRecord>>;
+
+    /// Forgets an upload only if it is still untouched since `updated_before`, so a purge
+    /// never removes a session a client resumed meanwhile. Returns whether it did.
+    async fn delete_stale_upload(&self, id: &UploadId, updated_before: i64) -> Result<bool>;
+}
+
+// ---- artifacts: blobs, manifests, tags ----
 
 /// A reference from a manifest to a blob or child manifest, with its declared size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +202,15 @@ pub struct NewManifest {
     pub subject: Option<Digest>,
     /// The manifest's annotations as a JSON object, if any.
     pub annotations: Option<String>,
+    /// The config blob of an image manifest.
+    pub config: Option<Digest>,
+    /// The manifest's bytes plus what its descriptors declare (config and layers, or the
+    /// child manifests of an index): the size an image list shows.
+    pub total_size: u64,
     pub blobs: Vec<ManifestRef>,
     pub children: Vec<ManifestRef>,
+    /// Who pushed it (recorded on the manifest if new, and on every tag it gets).
+    pub pushed_by: String,
 }
 
 /// A stored manifest as served.
@@ -81,6 +219,43 @@ pub struct ManifestRow {
     pub digest: Digest,
     pub media_type: String,
     pub body: Bytes,
+}
+
+/// A stored manifest as listings and detail views show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestInfo {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    /// Length of the manifest itself.
+    pub size: u64,
+    pub total_size: u64,
+    pub config: Option<Digest>,
+    pub annotations: Option<String>,
+    pub pushed_by: String,
+    pub created_at: i64,
+    pub downloads: u64,
+    /// Tags pointing at it, in lexical order.
+    pub tags: Vec<String>,
+    /// What the service extracted from the config blob, once, as JSON (see
+    /// [`ArtifactStore::set_image_info`]).
+    pub image_info: Option<String>,
+}
+
+/// A tag with what it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub name: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub total_size: u64,
+    /// When it was last pushed (moved), ms since the epoch.
+    pub pushed_at: i64,
+    pub pushed_by: String,
+    pub created_at: i64,
+    pub downloads: u64,
+    pub last_pulled_at: Option<i64>,
 }
 
 /// A manifest whose `subject` is some other manifest.
@@ -93,98 +268,376 @@ pub struct Referrer {
     pub annotations: Option<String>,
 }
 
-/// The metadata store. Object safe; one implementation per database dialect, all passing
-/// [`testsuite::run`].
+/// Manifest pulls counted in memory, flushed in batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadCount {
+    pub repository: RepoId,
+    pub digest: Digest,
+    /// The tag it was pulled by, if any.
+    pub tag: Option<Tag>,
+    pub count: u64,
+    /// The last pull, ms since the epoch.
+    pub last_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TagOrder {
+    #[default]
+    Name,
+    Pushed,
+    Downloads,
+}
+
+/// Which tags of a repository a listing shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagQuery {
+    /// Only tags whose name contains this (case-insensitive).
+    pub search: Option<String>,
+    pub page: Page,
+    pub order: TagOrder,
+    pub direction: Direction,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ManifestOrder {
+    #[default]
+    Created,
+    Size,
+    Downloads,
+}
+
+/// Which manifests of a repository a listing shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ManifestQuery {
+    /// Only manifests that have at least one tag.
+    pub tagged_only: bool,
+    pub page: Page,
+    pub order: ManifestOrder,
+    pub direction: Direction,
+}
+
+/// Blobs, manifests and tags of repositories. Repositories are addressed by id: the service
+/// resolves names once per request.
 #[async_trait]
-pub trait MetaStore: Send + Sync + 'static {
-    /// A short name for logs (`sqlite`, `postgres`).
-    fn kind(&self) -> &'static str;
-
-    /// Repository names after `last`, in lexical order, at most `limit`.
-    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
-
+pub trait ArtifactStore: Send + Sync + 'static {
     /// Size of a blob if it is stored at all (in any repository).
     async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>>;
 
     /// Size of a blob if `repo` may serve it.
-    async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>>;
+    async fn repo_blob_size(&self, repo: RepoId, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Size of a blob if some repository that `visibility` shows holds it.
+    async fn visible_blob_size(
+        &self,
+        digest: &Digest,
+        visibility: &Visibility,
+    ) -> Result<Option<u64>>;
 
     /// Records that the blob is stored (if it was not) and that `repo` may serve it.
-    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()>;
+    async fn link_blob(&self, repo: RepoId, digest: &Digest, size: u64) -> Result<()>;
 
     /// Removes the blob from `repo`. Returns whether it was there.
-    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
-
-    async fn create_upload(&self, upload: &UploadRecord) -> Result<()>;
-
-    async fn get_upload(&self, id: &str) -> Result<Option<UploadRecord>>;
-
-    /// Moves an upload from `from_size` to `to_size` with the new states, only if it is still
-    /// at `from_size` (so two appends can never both win). Returns whether it moved.
-    async fn advance_upload(
-        &self,
-        id: &str,
-        from_size: u64,
-        to_size: u64,
-        hash_state: &[u8],
-        storage_state: &str,
-    ) -> Result<bool>;
-
-    /// Forgets an upload. Returns whether it existed.
-    async fn delete_upload(&self, id: &str) -> Result<bool>;
-
-    /// Finishes an upload whose bytes are now the blob `digest`: in one transaction, records
-    /// the blob (if new), lets `repo` serve it, and forgets the upload `id`.
-    async fn complete_upload(
-        &self,
-        id: &str,
-        repo: &RepoName,
-        digest: &Digest,
-        size: u64,
-    ) -> Result<()>;
-
-    /// Uploads untouched since `updated_before` (ms since epoch), oldest first.
-    async fn stale_uploads(&self, updated_before: i64, limit: u32) -> Result<Vec<UploadRecord>>;
-
-    /// Forgets an upload only if it is still untouched since `updated_before`, so a purge
-    /// never removes a session a client resumed meanwhile. Returns whether it did.
-    async fn delete_stale_upload(&self, id: &str, updated_before: i64) -> Result<bool>;
+    async fn unlink_blob(&self, repo: RepoId, digest: &Digest) -> Result<bool>;
 
     /// Stores a manifest (if not already stored) and points `tags` at it, after checking in
-    /// the same transaction that every blob and child it needs is in the repository.
-    async fn put_manifest(
-        &self,
-        repo: &RepoName,
-        manifest: &NewManifest,
-        tags: &[Tag],
-    ) -> Result<()>;
+    /// the same transaction that every blob and child it needs is in the repository; marks
+    /// the repository pushed.
+    async fn put_manifest(&self, repo: RepoId, manifest: &NewManifest, tags: &[Tag])
+    -> Result<()>;
 
-    async fn get_manifest(
+    async fn get_manifest(&self, repo: RepoId, reference: &Reference)
+    -> Result<Option<ManifestRow>>;
+
+    async fn manifest_info(&self, repo: RepoId, digest: &Digest) -> Result<Option<ManifestInfo>>;
+
+    async fn list_manifests(
         &self,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<Option<ManifestRow>>;
+        repo: RepoId,
+        query: &ManifestQuery,
+    ) -> Result<Listed<ManifestInfo>>;
+
+    /// Keeps what the service read from a manifest's config blob, so it is read once.
+    async fn set_image_info(&self, repo: RepoId, digest: &Digest, info: &str) -> Result<()>;
 
     /// Deletes a manifest and the tags pointing at it. Returns whether it existed.
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
+    async fn delete_manifest(&self, repo: RepoId, digest: &Digest) -> Result<bool>;
 
     /// Removes a tag (the manifest stays). Returns whether it existed.
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool>;
+    async fn delete_tag(&self, repo: RepoId, tag: &Tag) -> Result<bool>;
 
-    /// Tags after `last` in lexical order, at most `limit`; `None` when the repository does
-    /// not exist.
-    async fn list_tags(
-        &self,
-        repo: &RepoName,
-        last: Option<&str>,
-        limit: u32,
-    ) -> Result<Option<Vec<String>>>;
+    /// Tag names after `last` in lexical order, at most `limit` (the OCI listing).
+    async fn tag_names(&self, repo: RepoId, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
+
+    async fn get_tag(&self, repo: RepoId, tag: &Tag) -> Result<Option<TagRow>>;
+
+    async fn list_tags(&self, repo: RepoId, query: &TagQuery) -> Result<Listed<TagRow>>;
 
     /// Manifests in `repo` whose subject is `subject`.
-    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<Referrer>>;
+    async fn referrers(&self, repo: RepoId, subject: &Digest) -> Result<Vec<Referrer>>;
 
+    /// Names of repositories that hold at least one manifest, after `last`, in lexical
+    /// order, at most `limit`, of those `visibility` shows.
+    async fn catalog(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+        visibility: &Visibility,
+    ) -> Result<Vec<String>>;
+
+    /// Adds counted pulls to tags, manifests and repositories, in one transaction.
+    async fn record_downloads(&self, counts: &[DownloadCount]) -> Result<()>;
+}
+
+// ---- namespaces and repositories ----
+
+/// A namespace to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNamespace {
+    pub name: String,
+    pub description: String,
+    pub is_public: bool,
+    pub creator: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub is_public: bool,
+    pub creator: String,
+    pub num_repositories: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Changes to a namespace; `None` keeps a field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceUpdate {
+    pub description: Option<String>,
+    pub is_public: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NamespaceOrder {
+    #[default]
+    Name,
+    Created,
+    Updated,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NamespaceQuery {
+    /// Exactly this name.
+    pub name: Option<String>,
+    /// Names containing this (case-insensitive).
+    pub search: Option<String>,
+    pub visibility: Visibility,
+    pub page: Page,
+    pub order: NamespaceOrder,
+    pub direction: Direction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub username: String,
+    pub level: Level,
+    pub created_at: i64,
+}
+
+/// A repository to create; its namespace is its name's first component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRepository {
+    pub name: RepoName,
+    pub kind: RepoKind,
+    pub category: String,
+    pub description: String,
+    /// `None` inherits the namespace's visibility.
+    pub is_public: Option<bool>,
+    pub creator: String,
+}
+
+impl NewRepository {
+    /// A hosted repository with nothing set but its name and creator.
+    pub fn hosted(name: RepoName, creator: impl Into<String>) -> NewRepository {
+        NewRepository {
+            name,
+            kind: RepoKind::Hosted,
+            category: String::new(),
+            description: String::new(),
+            is_public: None,
+            creator: creator.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRow {
+    pub id: RepoId,
+    pub name: RepoName,
+    pub namespace_id: i64,
+    pub namespace: String,
+    pub namespace_public: bool,
+    pub kind: RepoKind,
+    pub category: String,
+    pub description: String,
+    /// The repository's own setting; `None` inherits the namespace's.
+    pub is_public: Option<bool>,
+    pub creator: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Distinct blob bytes referenced by its manifests.
+    pub size: u64,
+    pub num_manifests: u64,
+    /// Manifests that at least one tag points at.
+    pub num_images: u64,
+    pub num_tags: u64,
+    pub num_downloads: u64,
+    pub last_pushed_at: Option<i64>,
+    pub last_pulled_at: Option<i64>,
+}
+
+impl RepositoryRow {
+    /// Whether anyone may read it: its own setting, else its namespace's.
+    pub fn effective_public(&self) -> bool {
+        self.is_public.unwrap_or(self.namespace_public)
+    }
+}
+
+/// Changes to a repository; `None` keeps a field. `is_public: Some(None)` goes back to
+/// inheriting the namespace's visibility.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryUpdate {
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub is_public: Option<Option<bool>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RepositoryOrder {
+    #[default]
+    Name,
+    Created,
+    Updated,
+    Pushed,
+    Pulled,
+    Size,
+    Downloads,
+    Tags,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepositoryQuery {
+    /// Only repositories of this namespace.
+    pub namespace: Option<String>,
+    /// Only names starting with this (`proj/repo/` for the images of a bkrepo repo).
+    pub prefix: Option<String>,
+    /// Only names containing this (case-insensitive).
+    pub search: Option<String>,
+    pub kind: Option<RepoKind>,
+    pub category: Option<String>,
+    /// Only repositories that hold at least one manifest.
+    pub with_manifests: bool,
+    pub visibility: Visibility,
+    pub page: Page,
+    pub order: RepositoryOrder,
+    pub direction: Direction,
+}
+
+/// Namespaces, their members, and repositories as entities.
+#[async_trait]
+pub trait RepositoryStore: Send + Sync + 'static {
+    /// Creates a namespace; [`MetaError::AlreadyExists`] if the name is taken.
+    async fn create_namespace(&self, namespace: &NewNamespace) -> Result<NamespaceRow>;
+
+    async fn get_namespace(&self, name: &str) -> Result<Option<NamespaceRow>>;
+
+    async fn list_namespaces(&self, query: &NamespaceQuery) -> Result<Listed<NamespaceRow>>;
+
+    async fn update_namespace(
+        &self,
+        name: &str,
+        update: &NamespaceUpdate,
+    ) -> Result<Option<NamespaceRow>>;
+
+    /// Deletes a namespace: refused with [`MetaError::NamespaceNotEmpty`] while it holds
+    /// repositories, unless `force`, which deletes them with it. Returns whether it existed.
+    async fn delete_namespace(&self, name: &str, force: bool) -> Result<bool>;
+
+    /// Adds a member or changes its level.
+    async fn put_member(&self, namespace_id: i64, username: &str, level: Level) -> Result<()>;
+
+    async fn delete_member(&self, namespace_id: i64, username: &str) -> Result<bool>;
+
+    async fn list_members(&self, namespace_id: i64) -> Result<Vec<MemberRow>>;
+
+    async fn member_level(&self, namespace_id: i64, username: &str) -> Result<Option<Level>>;
+
+    /// Creates a repository in its existing namespace: [`MetaError::AlreadyExists`] if the
+    /// name is taken, [`MetaError::NotFound`] without the namespace.
+    async fn create_repository(&self, repository: &NewRepository) -> Result<RepositoryRow>;
+
+    /// The repository, created if missing, and its namespace too when `namespace` is given
+    /// (else a missing namespace is [`MetaError::NotFound`]). Safe to race.
+    async fn ensure_repository(
+        &self,
+        repository: &NewRepository,
+        namespace: Option<&NewNamespace>,
+    ) -> Result<RepositoryRow>;
+
+    async fn get_repository(&self, name: &RepoName) -> Result<Option<RepositoryRow>>;
+
+    async fn list_repositories(&self, query: &RepositoryQuery) -> Result<Listed<RepositoryRow>>;
+
+    async fn update_repository(
+        &self,
+        name: &RepoName,
+        update: &RepositoryUpdate,
+    ) -> Result<Option<RepositoryRow>>;
+
+    /// Deletes a repository with its manifests and tags (blobs stay for GC). Returns whether
+    /// it existed.
+    async fn delete_repository(&self, name: &RepoName) -> Result<bool>;
+}
+
+// ---- leases ----
+
+/// Leases for periodic jobs, so each runs once across replicas; and the health probe.
+#[async_trait]
+pub trait LeaseStore: Send + Sync + 'static {
     /// Takes or renews the lease on a periodic job for `ttl`. Returns whether `holder` has it.
     async fn try_lease(&self, job: &str, holder: &str, ttl: Duration) -> Result<bool>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Everything a metadata backend implements.
+pub trait MetaBackend: UploadStore + ArtifactStore + RepositoryStore + LeaseStore {
+    /// A short name for logs (`sqlite`, `postgres`).
+    fn kind(&self) -> &'static str;
+}
+
+/// One backend, seen through each aggregate's trait: what the services hold.
+#[derive(Clone)]
+pub struct Meta {
+    pub kind: &'static str,
+    pub uploads: Arc<dyn UploadStore>,
+    pub artifacts: Arc<dyn ArtifactStore>,
+    pub repositories: Arc<dyn RepositoryStore>,
+    pub leases: Arc<dyn LeaseStore>,
+}
+
+impl Meta {
+    pub fn new<B: MetaBackend>(backend: Arc<B>) -> Meta {
+        Meta {
+            kind: backend.kind(),
+            uploads: backend.clone(),
+            artifacts: backend.clone(),
+            repositories: backend.clone(),
+            leases: backend,
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -218,12 +671,7 @@ pub(crate) fn check_sizes(
     Ok(())
 }
 
-pub(crate) fn parse_digest(s: &str) -> Result<Digest> {
-    s.parse()
-        .map_err(|e| MetaError::Corrupt(format!("digest {s:?}: {e}")))
-}
-
-pub(crate) fn parse_repo(s: &str) -> Result<RepoName> {
-    s.parse()
-        .map_err(|e| MetaError::Corrupt(format!("repository {s:?}: {e}")))
+/// Whether a database error is a unique-constraint violation (a name already taken).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }

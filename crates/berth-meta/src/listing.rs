@@ -1,0 +1,388 @@
+//! The listing queries (filters, search, order, pages), written once for both dialects: a
+//! small builder writes each dialect's placeholders and the few functions they spell
+//! differently, and keeps the arguments for the dialect to bind.
+
+use crate::rows::{
+    MANIFEST_INFO_COLUMNS, NAMESPACE_COLUMNS, REPOSITORY_COLUMNS, REPOSITORY_FROM, TAG_COLUMNS,
+    TAG_FROM,
+};
+use crate::{
+    Direction, ManifestOrder, ManifestQuery, NamespaceOrder, NamespaceQuery, Page, RepoId,
+    RepositoryOrder, RepositoryQuery, TagOrder, TagQuery, Visibility,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// SQL text with its arguments in order.
+pub(crate) struct Sql {
+    dialect: Dialect,
+    pub(crate) text: String,
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Sql {
+    pub(crate) fn new(dialect: Dialect) -> Sql {
+        Sql {
+            dialect,
+            text: String::new(),
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, s: &str) -> &mut Sql {
+        self.text.push_str(s);
+        self
+    }
+
+    fn placeholder(&mut self) {
+        match self.dialect {
+            Dialect::Sqlite => self.text.push('?'),
+            Dialect::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&(self.args.len()).to_string());
+            }
+        }
+    }
+
+    pub(crate) fn text_arg(&mut self, s: &str) -> &mut Sql {
+        self.args.push(Arg::Text(s.to_owned()));
+        self.placeholder();
+        self
+    }
+
+    pub(crate) fn int_arg(&mut self, n: i64) -> &mut Sql {
+        self.args.push(Arg::Int(n));
+        self.placeholder();
+        self
+    }
+
+    /// `AND <column> LIKE '%term%'`, case-insensitive in both dialects, with the term's
+    /// wildcards escaped.
+    fn contains(&mut self, column: &str, term: &str) -> &mut Sql {
+        let escaped = term
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let like = match self.dialect {
+            Dialect::Sqlite => " LIKE ",
+            Dialect::Postgres => " ILIKE ",
+        };
+        self.push(" AND ")
+            .push(column)
+            .push(like)
+            .text_arg(&format!("%{escaped}%"))
+            .push(" ESCAPE '\\'")
+    }
+
+    /// `AND <column> starts with prefix`, by a range so that the name index serves it.
+    fn starts_with(&mut self, column: &str, prefix: &str) -> &mut Sql {
+        // Names are ASCII; every name with the prefix sorts in [prefix, prefix + U+FFFF).
+        self.push(" AND ")
+            .push(column)
+            .push(" >= ")
+            .text_arg(prefix)
+            .push(" AND ")
+            .push(column)
+            .push(" < ")
+            .text_arg(&format!("{prefix}\u{ffff}"))
+    }
+
+    fn page(&mut self, page: &Page) -> &mut Sql {
+        self.push(" LIMIT ")
+            .int_arg(i64::from(page.limit))
+            .push(" OFFSET ")
+            .int_arg(i64::try_from(page.offset).unwrap_or(i64::MAX))
+    }
+
+    /// The aggregate of `column` joined by newlines, in lexical order.
+    fn lines_of(&mut self, column: &str) -> &mut Sql {
+        match self.dialect {
+            Dialect::Sqlite => self
+                .push("group_concat(")
+                .push(column)
+                .push(", char(10) ORDER BY ")
+                .push(column)
+                .push(")"),
+            Dialect::Postgres => self
+                .push("string_agg(")
+                .push(column)
+                .push(", E'\\n' ORDER BY ")
+                .push(column)
+                .push(")"),
+        }
+    }
+
+    /// Repositories (alias `r`, namespace `n`) that `visibility` shows.
+    fn visible_repositories(&mut self, visibility: &Visibility) -> &mut Sql {
+        match visibility {
+            Visibility::All => self,
+            Visibility::PublicOr { member } => {
+                self.push(" AND (COALESCE(r.is_public, n.is_public) = TRUE");
+                if let Some(member) = member {
+                    self.push(
+                        " OR n.id IN (SELECT namespace_id FROM namespace_members WHERE username = ",
+                    )
+                    .text_arg(member)
+                    .push(")");
+                }
+                self.push(")")
+            }
+        }
+    }
+
+    /// Namespaces (alias `n`) that `visibility` shows: public ones, those the member belongs
+    /// to, and those holding a public repository.
+    fn visible_namespaces(&mut self, visibility: &Visibility) -> &mut Sql {
+        match visibility {
+            Visibility::All => self,
+            Visibility::PublicOr { member } => {
+                self.push(
+                    " AND (n.is_public = TRUE OR EXISTS (SELECT 1 FROM repositories pr \
+                     WHERE pr.namespace_id = n.id AND pr.is_public = TRUE)",
+                );
+                if let Some(member) = member {
+                    self.push(
+                        " OR n.id IN (SELECT namespace_id FROM namespace_members WHERE username = ",
+                    )
+                    .text_arg(member)
+                    .push(")");
+                }
+                self.push(")")
+            }
+        }
+    }
+}
+
+fn direction(d: Direction) -> &'static str {
+    match d {
+        Direction::Asc => " ASC",
+        Direction::Desc => " DESC",
+    }
+}
+
+pub(crate) fn namespaces(dialect: Dialect, q: &NamespaceQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(NAMESPACE_COLUMNS)
+        .push(", COUNT(*) OVER () AS total FROM namespaces n WHERE TRUE");
+    if let Some(name) = &q.name {
+        sql.push(" AND n.name = ").text_arg(name);
+    }
+    if let Some(term) = &q.search {
+        sql.contains("n.name", term);
+    }
+    sql.visible_namespaces(&q.visibility);
+    let column = match q.order {
+        NamespaceOrder::Name => "n.name",
+        NamespaceOrder::Created => "n.created_at",
+        NamespaceOrder::Updated => "n.updated_at",
+    };
+    sql.push(" ORDER BY ")
+        .push(column)
+        .push(direction(q.direction))
+        .push(", n.name");
+    sql.page(&q.page);
+    sql
+}
+
+fn repository_filters(sql: &mut Sql, q: &RepositoryQuery) {
+    if let Some(ns) = &q.namespace {
+        sql.push(" AND n.name = ").text_arg(ns);
+    }
+    if let Some(prefix) = &q.prefix {
+        sql.starts_with("r.name", prefix);
+    }
+    if let Some(term) = &q.search {
+        sql.contains("r.name", term);
+    }
+    if let Some(kind) = q.kind {
+        sql.push(" AND r.kind = ").text_arg(kind.as_str());
+    }
+    if let Some(category) = &q.category {
+        sql.push(" AND r.category = ").text_arg(category);
+    }
+    if q.with_manifests {
+        sql.push(" AND r.num_manifests > 0");
+    }
+    sql.visible_repositories(&q.visibility);
+}
+
+pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(REPOSITORY_COLUMNS)
+        .push(", COUNT(*) OVER () AS total ")
+        .push(REPOSITORY_FROM)
+        .push(" WHERE TRUE");
+    repository_filters(&mut sql, q);
+    let column = match q.order {
+        RepositoryOrder::Name => "r.name",
+        RepositoryOrder::Created => "r.created_at",
+        RepositoryOrder::Updated => "r.updated_at",
+        RepositoryOrder::Pushed => "COALESCE(r.last_pushed_at, 0)",
+        RepositoryOrder::Pulled => "COALESCE(r.last_pulled_at, 0)",
+        RepositoryOrder::Size => "r.size",
+        RepositoryOrder::Downloads => "r.num_downloads",
+        RepositoryOrder::Tags => "r.num_tags",
+    };
+    sql.push(" ORDER BY ")
+        .push(column)
+        .push(direction(q.direction))
+        .push(", r.name");
+    sql.page(&q.page);
+    sql
+}
+
+pub(crate) fn tags(dialect: Dialect, repo: RepoId, q: &TagQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(TAG_COLUMNS)
+        .push(", COUNT(*) OVER () AS total ")
+        .push(TAG_FROM)
+        .push(" WHERE t.repository_id = ")
+        .int_arg(repo.0);
+    if let Some(term) = &q.search {
+        sql.contains("t.name", term);
+    }
+    let column = match q.order {
+        TagOrder::Name => "t.name",
+        TagOrder::Pushed => "t.updated_at",
+        TagOrder::Downloads => "t.downloads",
+    };
+    sql.push(" ORDER BY ")
+        .push(column)
+        .push(direction(q.direction))
+        .push(", t.name");
+    sql.page(&q.page);
+    sql
+}
+
+/// The select list and source of manifest info rows, tags aggregated.
+fn manifest_info_select(sql: &mut Sql) -> &mut Sql {
+    sql.push("SELECT ")
+        .push(MANIFEST_INFO_COLUMNS)
+        .push(", (SELECT ");
+    sql.lines_of("t.name")
+        .push(" FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest) AS tags")
+}
+
+pub(crate) fn manifest_info(dialect: Dialect, repo: RepoId, digest: &str) -> Sql {
+    let mut sql = Sql::new(dialect);
+    manifest_info_select(&mut sql)
+        .push(" FROM manifests m WHERE m.repository_id = ")
+        .int_arg(repo.0)
+        .push(" AND m.digest = ")
+        .text_arg(digest);
+    sql
+}
+
+pub(crate) fn manifests(dialect: Dialect, repo: RepoId, q: &ManifestQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    manifest_info_select(&mut sql)
+        .push(", COUNT(*) OVER () AS total FROM manifests m WHERE m.repository_id = ")
+        .int_arg(repo.0);
+    if q.tagged_only {
+        sql.push(" AND m.tag_count > 0");
+    }
+    let column = match q.order {
+        ManifestOrder::Created => "m.created_at",
+        ManifestOrder::Size => "m.total_size",
+        ManifestOrder::Downloads => "m.downloads",
+    };
+    sql.push(" ORDER BY ")
+        .push(column)
+        .push(direction(q.direction))
+        .push(", m.digest");
+    sql.page(&q.page);
+    sql
+}
+
+pub(crate) fn catalog(
+    dialect: Dialect,
+    last: Option<&str>,
+    limit: u32,
+    visibility: &Visibility,
+) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT r.name ")
+        .push(REPOSITORY_FROM)
+        .push(" WHERE r.num_manifests > 0 AND r.name > ")
+        .text_arg(last.unwrap_or(""));
+    sql.visible_repositories(visibility);
+    sql.push(" ORDER BY r.name LIMIT ")
+        .int_arg(i64::from(limit));
+    sql
+}
+
+/// A blob that some repository `visibility` shows holds.
+pub(crate) fn visible_blob(dialect: Dialect, digest: &str, visibility: &Visibility) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push(
+        "SELECT b.size FROM blobs b WHERE b.digest = ",
+    )
+    .text_arg(digest)
+    .push(
+        " AND EXISTS (SELECT 1 FROM repository_blobs rb \
+         JOIN repositories r ON r.id = rb.repository_id \
+         JOIN namespaces n ON n.id = r.namespace_id WHERE rb.digest = b.digest",
+    );
+    sql.visible_repositories(visibility);
+    sql.push(")");
+    sql
+}
+
+/// The total of a listing whose requested page came back empty (the window total needs a
+/// row to ride on): the same query, counted.
+pub(crate) fn count_of(listing: &Sql) -> Option<Sql> {
+    let text = &listing.text;
+    let from = text.find(" AS total ")? + " AS total".len();
+    let order = text.rfind(" ORDER BY ")?;
+    let mut sql = Sql::new(listing.dialect);
+    sql.text = format!("SELECT COUNT(*){}", &text[from..order]);
+    // The page's two arguments (limit, offset) are the last; the rest are the filters'.
+    sql.args = listing.args[..listing.args.len() - 2]
+        .iter()
+        .map(|a| match a {
+            Arg::Text(s) => Arg::Text(s.clone()),
+            Arg::Int(n) => Arg::Int(*n),
+        })
+        .collect();
+    Some(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_and_count() {
+        let q = RepositoryQuery {
+            namespace: Some("ns".into()),
+            search: Some("a_b%".into()),
+            visibility: Visibility::PublicOr {
+                member: Some("u".into()),
+            },
+            ..Default::default()
+        };
+        let pg = repositories(Dialect::Postgres, &q);
+        assert!(pg.text.contains("n.name = $1"), "{}", pg.text);
+        assert!(pg.text.contains("ILIKE $2"), "{}", pg.text);
+        assert!(pg.text.contains("LIMIT $4 OFFSET $5"), "{}", pg.text);
+        assert!(matches!(&pg.args[1], Arg::Text(s) if s == "%a\\_b\\%%"));
+        let lite = repositories(Dialect::Sqlite, &q);
+        assert_eq!(lite.text.matches('?').count(), 5);
+        let count = count_of(&pg).unwrap();
+        assert!(count.text.starts_with("SELECT COUNT(*) FROM repositories r"));
+        assert!(!count.text.contains("LIMIT"));
+        assert_eq!(count.args.len(), 3);
+    }
+}

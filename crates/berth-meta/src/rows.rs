@@ -1,0 +1,290 @@
+//! Rows as both dialects return them, and their conversion into the crate's records. The
+//! column lists live here too, so every query that returns a kind of row selects the same
+//! columns under the same names.
+
+use berth_core::{Digest, Level, RepoName};
+
+use crate::{
+    ManifestInfo, MemberRow, MetaError, NamespaceRow, RepoId, RepoKind, RepositoryRow, Result,
+    TagRow, UploadRecord,
+};
+
+pub(crate) fn parse_digest(s: &str) -> Result<Digest> {
+    s.parse()
+        .map_err(|e| MetaError::Corrupt(format!("digest {s:?}: {e}")))
+}
+
+pub(crate) fn parse_repo(s: &str) -> Result<RepoName> {
+    s.parse()
+        .map_err(|e| MetaError::Corrupt(format!("repository {s:?}: {e}")))
+}
+
+fn count(n: i64) -> u64 {
+    n.max(0) as u64
+}
+
+/// Newline-joined names (tags never contain a newline: their grammar forbids it).
+pub(crate) fn split_lines(joined: Option<String>) -> Vec<String> {
+    match joined {
+        Some(s) if !s.is_empty() => s.split('\n').map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UploadDbRow {
+    id: String,
+    repository: String,
+    size: i64,
+    hash_state: Vec<u8>,
+    storage_state: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UploadDbRow> for UploadRecord {
+    type Error = MetaError;
+    fn try_from(r: UploadDbRow) -> Result<UploadRecord> {
+        Ok(UploadRecord {
+            id: r
+                .id
+                .parse()
+                .map_err(|e| MetaError::Corrupt(format!("upload id: {e}")))?,
+            repository: parse_repo(&r.repository)?,
+            size: count(r.size),
+            hash_state: r.hash_state,
+            storage_state: r.storage_state,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub(crate) const NAMESPACE_COLUMNS: &str = "n.id, n.name, n.description, n.is_public, n.creator, \
+     n.num_repositories, n.created_at, n.updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct NamespaceDbRow {
+    id: i64,
+    name: String,
+    description: String,
+    is_public: bool,
+    creator: String,
+    num_repositories: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<NamespaceDbRow> for NamespaceRow {
+    type Error = MetaError;
+    fn try_from(r: NamespaceDbRow) -> Result<NamespaceRow> {
+        Ok(NamespaceRow {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            is_public: r.is_public,
+            creator: r.creator,
+            num_repositories: count(r.num_repositories),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemberDbRow {
+    username: String,
+    level: i64,
+    created_at: i64,
+}
+
+impl TryFrom<MemberDbRow> for MemberRow {
+    type Error = MetaError;
+    fn try_from(r: MemberDbRow) -> Result<MemberRow> {
+        Ok(MemberRow {
+            level: Level::from_i64(r.level)
+                .ok_or_else(|| MetaError::Corrupt(format!("member level {}", r.level)))?,
+            username: r.username,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// Columns of a repository row; the query joins `namespaces n` on `repositories r`.
+pub(crate) const REPOSITORY_COLUMNS: &str = "r.id, r.name, r.namespace_id, n.name AS namespace, \
+     n.is_public AS namespace_public, r.kind, r.category, r.description, r.is_public, r.creator, \
+     r.created_at, r.updated_at, r.size, r.num_manifests, r.num_images, r.num_tags, \
+     r.num_downloads, r.last_pushed_at, r.last_pulled_at";
+
+pub(crate) const REPOSITORY_FROM: &str =
+    "FROM repositories r JOIN namespaces n ON n.id = r.namespace_id";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RepositoryDbRow {
+    id: i64,
+    name: String,
+    namespace_id: i64,
+    namespace: String,
+    namespace_public: bool,
+    kind: String,
+    category: String,
+    description: String,
+    is_public: Option<bool>,
+    creator: String,
+    created_at: i64,
+    updated_at: i64,
+    size: i64,
+    num_manifests: i64,
+    num_images: i64,
+    num_tags: i64,
+    num_downloads: i64,
+    last_pushed_at: Option<i64>,
+    last_pulled_at: Option<i64>,
+}
+
+impl TryFrom<RepositoryDbRow> for RepositoryRow {
+    type Error = MetaError;
+    fn try_from(r: RepositoryDbRow) -> Result<RepositoryRow> {
+        Ok(RepositoryRow {
+            id: RepoId(r.id),
+            name: parse_repo(&r.name)?,
+            namespace_id: r.namespace_id,
+            namespace: r.namespace,
+            namespace_public: r.namespace_public,
+            kind: RepoKind::parse(&r.kind)
+                .ok_or_else(|| MetaError::Corrupt(format!("repository kind {:?}", r.kind)))?,
+            category: r.category,
+            description: r.description,
+            is_public: r.is_public,
+            creator: r.creator,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            size: count(r.size),
+            num_manifests: count(r.num_manifests),
+            num_images: count(r.num_images),
+            num_tags: count(r.num_tags),
+            num_downloads: count(r.num_downloads),
+            last_pushed_at: r.last_pushed_at,
+            last_pulled_at: r.last_pulled_at,
+        })
+    }
+}
+
+/// Columns of a tag row; the query joins `manifests m` on `tags t`.
+pub(crate) const TAG_COLUMNS: &str = "t.name, t.digest, m.media_type, m.artifact_type, \
+     m.total_size, t.updated_at AS pushed_at, t.pushed_by, t.created_at, t.downloads, \
+     t.last_pulled_at";
+
+pub(crate) const TAG_FROM: &str =
+    "FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TagDbRow {
+    name: String,
+    digest: String,
+    media_type: String,
+    artifact_type: Option<String>,
+    total_size: i64,
+    pushed_at: i64,
+    pushed_by: String,
+    created_at: i64,
+    downloads: i64,
+    last_pulled_at: Option<i64>,
+}
+
+impl TryFrom<TagDbRow> for TagRow {
+    type Error = MetaError;
+    fn try_from(r: TagDbRow) -> Result<TagRow> {
+        Ok(TagRow {
+            digest: parse_digest(&r.digest)?,
+            name: r.name,
+            media_type: r.media_type,
+            artifact_type: r.artifact_type,
+            total_size: count(r.total_size),
+            pushed_at: r.pushed_at,
+            pushed_by: r.pushed_by,
+            created_at: r.created_at,
+            downloads: count(r.downloads),
+            last_pulled_at: r.last_pulled_at,
+        })
+    }
+}
+
+/// Columns of a manifest info row from `manifests m`, without its tags (each dialect adds
+/// `tags`, its own aggregate of the tag names).
+pub(crate) const MANIFEST_INFO_COLUMNS: &str = "m.digest, m.media_type, m.artifact_type, m.size, \
+     m.total_size, m.config_digest, m.annotations, m.pushed_by, m.created_at, m.downloads, \
+     m.image_info";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ManifestInfoDbRow {
+    digest: String,
+    media_type: String,
+    artifact_type: Option<String>,
+    size: i64,
+    total_size: i64,
+    config_digest: Option<String>,
+    annotations: Option<String>,
+    pushed_by: String,
+    created_at: i64,
+    downloads: i64,
+    image_info: Option<String>,
+    tags: Option<String>,
+}
+
+impl TryFrom<ManifestInfoDbRow> for ManifestInfo {
+    type Error = MetaError;
+    fn try_from(r: ManifestInfoDbRow) -> Result<ManifestInfo> {
+        Ok(ManifestInfo {
+            digest: parse_digest(&r.digest)?,
+            media_type: r.media_type,
+            artifact_type: r.artifact_type,
+            size: count(r.size),
+            total_size: count(r.total_size),
+            config: r.config_digest.as_deref().map(parse_digest).transpose()?,
+            annotations: r.annotations,
+            pushed_by: r.pushed_by,
+            created_at: r.created_at,
+            downloads: count(r.downloads),
+            tags: split_lines(r.tags),
+            image_info: r.image_info,
+        })
+    }
+}
+
+/// A listing row with the window total (`COUNT(*) OVER () AS total`) beside it.
+pub(crate) struct Counted<T> {
+    pub(crate) row: T,
+    pub(crate) total: i64,
+}
+
+impl<'r, R, T> sqlx::FromRow<'r, R> for Counted<T>
+where
+    R: sqlx::Row,
+    T: sqlx::FromRow<'r, R>,
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Counted {
+            row: T::from_row(row)?,
+            total: row.try_get("total")?,
+        })
+    }
+}
+
+/// Rows of one listing page into records, with the total.
+pub(crate) fn listed<D, T>(rows: Vec<Counted<D>>, fallback_total: Option<i64>) -> Result<crate::Listed<T>>
+where
+    T: TryFrom<D, Error = MetaError>,
+{
+    let total = rows.first().map(|r| r.total).or(fallback_total).unwrap_or(0);
+    let items = rows
+        .into_iter()
+        .map(|r| T::try_from(r.row))
+        .collect::<Result<Vec<T>>>()?;
+    Ok(crate::Listed {
+        items,
+        total: count(total),
+    })
+}
