@@ -1,7 +1,9 @@
-//! berth's HTTP surfaces. Handlers parse the request into typed values, authorize once, call
-//! a service and render; there is no SQL and no storage key in here.
+//! berth's HTTP surfaces, one folder per API family. Handlers parse the request into typed
+//! values, authenticate the caller, call a service (which resolves the repository and
+//! decides the access in one step) and render in the family's own shape; there is no SQL
+//! and no storage key in here, and families never import each other.
 
-pub mod auth;
+pub mod caller;
 pub mod oci;
 
 use std::sync::Arc;
@@ -9,16 +11,21 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{any, get};
-use berth_service::Registry;
+use berth_service::Services;
 use http::StatusCode;
 
-pub use auth::{Action, AllowAll, Authorizer, Scope};
+pub use caller::{AuthError, Authenticated};
 
-/// What every handler can reach.
+/// What every handler can reach: the services, and how berth is seen from outside.
 #[derive(Clone)]
 pub struct AppState {
-    pub registry: Arc<Registry>,
-    pub authorizer: Arc<dyn Authorizer>,
+    pub services: Arc<Services>,
+}
+
+impl AppState {
+    pub fn new(services: Arc<Services>) -> AppState {
+        AppState { services }
+    }
 }
 
 /// The whole HTTP application.
@@ -36,8 +43,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Ready when the metadata database answers (for load balancers and Kubernetes probes).
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.registry.meta().list_repositories(None, 1).await {
-        Ok(_) => (StatusCode::OK, "ready"),
+    match state.services.ready().await {
+        Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")

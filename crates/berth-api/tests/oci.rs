@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use berth_api::{AllowAll, AppState};
+use berth_api::AppState;
 use berth_core::Digest;
-use berth_meta::{MetaStore, PostgresMetaStore, SqliteMetaStore};
-use berth_service::{Registry, RegistryLimits};
+use berth_meta::{Meta, PostgresMetaStore, SqliteMetaStore};
+use berth_service::{RegistryLimits, ServiceConfig, Services};
 use berth_storage::{BlobStore, FsBlobStore, S3BlobStore};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -64,23 +64,23 @@ impl Reply {
     }
 }
 
-fn app(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, limits: RegistryLimits) -> Router {
-    let registry = Arc::new(Registry::new(blobs, meta, limits));
-    berth_api::router(AppState {
-        registry,
-        authorizer: Arc::new(AllowAll),
-    })
+fn app(blobs: Arc<dyn BlobStore>, meta: Meta, limits: RegistryLimits) -> Router {
+    let config = ServiceConfig {
+        limits,
+        ..Default::default()
+    };
+    berth_api::router(AppState::new(Arc::new(Services::new(blobs, meta, config))))
 }
 
 /// The embedded default: files and SQLite in a temporary directory.
 async fn embedded(limits: RegistryLimits) -> TestRegistry {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
-    let meta = Arc::new(
+    let meta = Meta::new(Arc::new(
         SqliteMetaStore::open(&dir.path().join("berth.db"))
             .await
             .unwrap(),
-    );
+    ));
     TestRegistry {
         app: app(blobs, meta, limits),
         _dir: Some(dir),
@@ -99,7 +99,7 @@ where
     };
     berth_meta::testing::with_fresh_database(test, move |url| async move {
         let blobs = Arc::new(S3BlobStore::new(&s3).unwrap());
-        let meta = Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap());
+        let meta = Meta::new(Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap()));
         case(TestRegistry {
             app: app(blobs, meta, RegistryLimits::default()),
             _dir: None,
@@ -147,6 +147,10 @@ on_every_backend!(
     tag_and_catalog_pagination,
     malformed_requests_are_4xx,
     large_blob_in_odd_chunks,
+    upload_ids_from_the_path_never_reach_a_header,
+    encoded_names_and_deep_json_are_refused,
+    push_by_digest_with_tags_names_the_tags,
+    a_busy_upload_says_it_is_busy,
 );
 
 impl TestRegistry {
@@ -528,7 +532,7 @@ async fn upload_finish_with_wrong_digest_cancel_and_foreign_sessions(reg: TestRe
         .error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
     reg.get("/v2/r/blobs/uploads/..%2F..%2Fetc")
         .await
-        .error(StatusCode::NOT_FOUND, "NOT_FOUND");
+        .error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
 }
 
 async fn sha512_blobs_monolithic_and_chunked(reg: TestRegistry) {
@@ -620,11 +624,26 @@ async fn cross_repository_mount(reg: TestRegistry) {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert!(r.header("location").starts_with("/v2/dst/blobs/uploads/"));
-    // No `from`: also a session.
+    // No `from`: mounted from wherever the registry has it (and the caller may read it)...
     let r = reg
         .call(
             Method::POST,
             &format!("/v2/dst2/blobs/uploads/?mount={digest}"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.header("location"), format!("/v2/dst2/blobs/{digest}"));
+    assert_eq!(
+        &reg.get(&format!("/v2/dst2/blobs/{digest}")).await.body[..],
+        b"shared layer"
+    );
+    // ...and a session when it has it nowhere.
+    let r = reg
+        .call(
+            Method::POST,
+            &format!("/v2/dst2/blobs/uploads/?mount={missing}"),
             &[],
             Bytes::new(),
         )
@@ -685,9 +704,30 @@ async fn manifests_by_tag_and_digest_with_negotiation(reg: TestRegistry) {
     reg.get("/v2/lib/nothing/manifests/v1")
         .await
         .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    // A read of a reference that cannot exist is "not found"; a write with it is invalid.
     reg.get("/v2/lib/app/manifests/-bad")
         .await
-        .error(StatusCode::BAD_REQUEST, "TAG_INVALID");
+        .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    let head = reg
+        .call(
+            Method::HEAD,
+            "/v2/lib/app/manifests/.INVALID_MANIFEST_NAME",
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::NOT_FOUND);
+    reg.get("/v2/lib/app/manifests/.INVALID_MANIFEST_NAME")
+        .await
+        .error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+    reg.call(
+        Method::PUT,
+        "/v2/lib/app/manifests/.INVALID_MANIFEST_NAME",
+        &[("content-type", OCI_MANIFEST)],
+        &b"{}"[..],
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "TAG_INVALID");
     reg.get("/v2/lib/app/manifests/sha256:abc")
         .await
         .error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
@@ -1067,8 +1107,10 @@ async fn tag_and_catalog_pagination(reg: TestRegistry) {
         .error(StatusCode::NOT_FOUND, "NAME_UNKNOWN");
 
     for name in ["c/b", "c/a", "b", "a/z"] {
-        reg.push_blob(name, b"x").await;
+        reg.push_image(name, "v1", name, json!({})).await;
     }
+    // A repository that holds only blobs is not in the catalog.
+    reg.push_blob("c/blobs-only", b"x").await;
     let all = reg.get("/v2/_catalog").await.json();
     assert_eq!(
         all["repositories"],
@@ -1182,4 +1224,215 @@ async fn large_blob_in_odd_chunks(reg: TestRegistry) {
         )
         .await;
     assert_eq!(&part.body[..], &data[5_242_870..5_242_890]);
+}
+
+/// Regression (issue 6): an upload id taken from the path went into the `Location` header
+/// unchecked; `%0A` with a bad `Content-Range` reached an `expect` and became a 500.
+async fn upload_ids_from_the_path_never_reach_a_header(reg: TestRegistry) {
+    reg.push_blob("x", b"make the repository exist").await;
+    let digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    for (method, path) in [
+        (Method::PATCH, "/v2/x/blobs/uploads/%0A".to_owned()),
+        (
+            Method::PUT,
+            format!("/v2/x/blobs/uploads/%0A?digest={digest}"),
+        ),
+        // Well-formed but unknown: the session's absence, not a range error.
+        (Method::PATCH, "/v2/x/blobs/uploads/0a-1".to_owned()),
+        (
+            Method::PUT,
+            format!("/v2/x/blobs/uploads/0a-1?digest={digest}"),
+        ),
+    ] {
+        {
+            let path = path.as_str();
+            let r = reg
+                .call(
+                    method.clone(),
+                    path,
+                    &[("content-range", "garbage")],
+                    &b"x"[..],
+                )
+                .await;
+            r.error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN");
+            assert!(r.headers.get("location").is_none(), "{path}");
+        }
+    }
+}
+
+/// Regression (issue 11): encoded slashes made `abuse1%2Ftarget` land in `abuse1/target`;
+/// JSON nested without limit was accepted.
+async fn encoded_names_and_deep_json_are_refused(reg: TestRegistry) {
+    reg.call(
+        Method::PUT,
+        "/v2/abuse1%2Ftarget/manifests/t1",
+        &[("content-type", OCI_MANIFEST)],
+        &b"{}"[..],
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
+    reg.get("/v2/a%62c/tags/list")
+        .await
+        .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
+    reg.get("/v2/_catalog").await.json()["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .for_each(|r| assert!(!r.as_str().unwrap().starts_with("abuse1")));
+    let deep = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[],"x":{}{}}}"#,
+        "[".repeat(10_001),
+        "]".repeat(10_001)
+    );
+    reg.call(
+        Method::PUT,
+        "/v2/deep/manifests/v1",
+        &[("content-type", OCI_INDEX)],
+        deep,
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
+}
+
+/// Regression (issue 11): a push by digest with `?tag=` answers one `OCI-Tag` per tag.
+async fn push_by_digest_with_tags_names_the_tags(reg: TestRegistry) {
+    let (digest, bytes) = reg.push_image("tagged", "first", "tagged", json!({})).await;
+    let r = reg
+        .call(
+            Method::PUT,
+            &format!("/v2/tagged/manifests/{digest}?tag=a&tag=b&tag=a"),
+            &[("content-type", OCI_MANIFEST)],
+            bytes,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let tags: Vec<&str> = r
+        .headers
+        .get_all("oci-tag")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["a", "b"]);
+    let by_tag = reg.get("/v2/tagged/manifests/b").await;
+    assert_eq!(by_tag.header("docker-content-digest"), digest.as_str());
+    // By tag: no OCI-Tag.
+    let (_, bytes) = reg
+        .push_image("tagged", "second", "tagged", json!({}))
+        .await;
+    let r = reg
+        .call(
+            Method::PUT,
+            "/v2/tagged/manifests/third?tag=c",
+            &[("content-type", OCI_MANIFEST)],
+            bytes,
+        )
+        .await;
+    assert!(r.headers.get("oci-tag").is_none());
+}
+
+/// Regression (issue 11): a second PATCH while the first is still writing said "chunk out
+/// of order: the upload has 0 bytes"; it is busy, and says so.
+async fn a_busy_upload_says_it_is_busy(reg: TestRegistry) {
+    let start = reg
+        .call(Method::POST, "/v2/busy/blobs/uploads/", &[], Bytes::new())
+        .await;
+    let location = start.header("location").to_owned();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    let first = {
+        let app = reg.app.clone();
+        let location = location.clone();
+        tokio::spawn(async move {
+            let body = Body::from_stream(tokio_stream_from(rx));
+            let req = Request::builder()
+                .method(Method::PATCH)
+                .uri(&location)
+                .body(body)
+                .unwrap();
+            app.oneshot(req).await.unwrap().status()
+        })
+    };
+    // With room for one chunk in the channel, the second send returns only once the first
+    // PATCH took the first chunk: it is writing, holding the session.
+    tx.send(Ok(Bytes::from_static(b"first half")))
+        .await
+        .unwrap();
+    tx.send(Ok(Bytes::from_static(b"second half")))
+        .await
+        .unwrap();
+    let busy = Some(
+        reg.call(Method::PATCH, &location, &[], &b"second"[..])
+            .await,
+    );
+    let busy = busy.expect("the second PATCH was never refused as busy");
+    busy.error(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS");
+    assert_eq!(busy.header("retry-after"), "1");
+    assert!(
+        busy.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("busy")
+    );
+    drop(tx);
+    assert_eq!(first.await.unwrap(), StatusCode::ACCEPTED);
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// With `create_on_push = false`, a push into a namespace that does not exist is refused
+/// with NAME_UNKNOWN saying why, and works once the namespace exists.
+#[tokio::test]
+async fn create_on_push_off_refuses_unknown_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
+    let meta = Meta::new(Arc::new(
+        SqliteMetaStore::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap(),
+    ));
+    let mut config = ServiceConfig::default();
+    config.namespaces.create_on_push = false;
+    let services = Arc::new(Services::new(blobs, meta, config));
+    let reg = TestRegistry {
+        app: berth_api::router(AppState::new(services.clone())),
+        _dir: Some(dir),
+    };
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/newns/app/blobs/uploads/",
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    r.error(StatusCode::NOT_FOUND, "NAME_UNKNOWN");
+    let message = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("create_on_push"), "{message}");
+    services
+        .repositories
+        .create_namespace(
+            &berth_core::Caller::Anonymous,
+            &berth_service::NamespaceSpec {
+                name: "newns".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    reg.push_image("newns/app", "v1", "x", json!({})).await;
+    // Reserved names are never created.
+    reg.call(
+        Method::POST,
+        "/v2/manage/x/blobs/uploads/",
+        &[],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "NAME_INVALID");
 }

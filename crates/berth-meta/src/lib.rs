@@ -342,11 +342,13 @@ pub trait ArtifactStore: Send + Sync + 'static {
     /// Stores a manifest (if not already stored) and points `tags` at it, after checking in
     /// the same transaction that every blob and child it needs is in the repository; marks
     /// the repository pushed.
-    async fn put_manifest(&self, repo: RepoId, manifest: &NewManifest, tags: &[Tag])
-    -> Result<()>;
+    async fn put_manifest(&self, repo: RepoId, manifest: &NewManifest, tags: &[Tag]) -> Result<()>;
 
-    async fn get_manifest(&self, repo: RepoId, reference: &Reference)
-    -> Result<Option<ManifestRow>>;
+    async fn get_manifest(
+        &self,
+        repo: RepoId,
+        reference: &Reference,
+    ) -> Result<Option<ManifestRow>>;
 
     async fn manifest_info(&self, repo: RepoId, digest: &Digest) -> Result<Option<ManifestInfo>>;
 

@@ -271,8 +271,9 @@ fn manifest_info_select(sql: &mut Sql) -> &mut Sql {
     sql.push("SELECT ")
         .push(MANIFEST_INFO_COLUMNS)
         .push(", (SELECT ");
-    sql.lines_of("t.name")
-        .push(" FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest) AS tags")
+    sql.lines_of("t.name").push(
+        " FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest) AS tags",
+    )
 }
 
 pub(crate) fn manifest_info(dialect: Dialect, repo: RepoId, digest: &str) -> Sql {
@@ -326,15 +327,13 @@ pub(crate) fn catalog(
 /// A blob that some repository `visibility` shows holds.
 pub(crate) fn visible_blob(dialect: Dialect, digest: &str, visibility: &Visibility) -> Sql {
     let mut sql = Sql::new(dialect);
-    sql.push(
-        "SELECT b.size FROM blobs b WHERE b.digest = ",
-    )
-    .text_arg(digest)
-    .push(
-        " AND EXISTS (SELECT 1 FROM repository_blobs rb \
+    sql.push("SELECT b.size FROM blobs b WHERE b.digest = ")
+        .text_arg(digest)
+        .push(
+            " AND EXISTS (SELECT 1 FROM repository_blobs rb \
          JOIN repositories r ON r.id = rb.repository_id \
          JOIN namespaces n ON n.id = r.namespace_id WHERE rb.digest = b.digest",
-    );
+        );
     sql.visible_repositories(visibility);
     sql.push(")");
     sql
@@ -381,7 +380,11 @@ mod tests {
         let lite = repositories(Dialect::Sqlite, &q);
         assert_eq!(lite.text.matches('?').count(), 5);
         let count = count_of(&pg).unwrap();
-        assert!(count.text.starts_with("SELECT COUNT(*) FROM repositories r"));
+        assert!(
+            count
+                .text
+                .starts_with("SELECT COUNT(*) FROM repositories r")
+        );
         assert!(!count.text.contains("LIMIT"));
         assert_eq!(count.args.len(), 3);
     }

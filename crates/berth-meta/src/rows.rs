@@ -274,11 +274,18 @@ where
 }
 
 /// Rows of one listing page into records, with the total.
-pub(crate) fn listed<D, T>(rows: Vec<Counted<D>>, fallback_total: Option<i64>) -> Result<crate::Listed<T>>
+pub(crate) fn listed<D, T>(
+    rows: Vec<Counted<D>>,
+    fallback_total: Option<i64>,
+) -> Result<crate::Listed<T>>
 where
     T: TryFrom<D, Error = MetaError>,
 {
-    let total = rows.first().map(|r| r.total).or(fallback_total).unwrap_or(0);
+    let total = rows
+        .first()
+        .map(|r| r.total)
+        .or(fallback_total)
+        .unwrap_or(0);
     let items = rows
         .into_iter()
         .map(|r| T::try_from(r.row))

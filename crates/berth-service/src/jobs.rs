@@ -4,20 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_meta::LeaseStore;
 use tokio::sync::watch;
-
-use crate::Registry;
 
 /// Runs `job` every `period` while the lease is ours, until `shutdown` flips to true.
 pub async fn run_periodic<F, Fut>(
     name: &'static str,
-    registry: Arc<Registry>,
+    leases: Arc<dyn LeaseStore>,
     holder: String,
     period: Duration,
     mut shutdown: watch::Receiver<bool>,
     job: F,
 ) where
-    F: Fn(Arc<Registry>) -> Fut,
+    F: Fn() -> Fut,
     Fut: std::future::Future<Output = crate::Result<u64>>,
 {
     let mut ticker = tokio::time::interval(period);
@@ -31,12 +30,8 @@ pub async fn run_periodic<F, Fut>(
             return;
         }
         // The lease outlives the period a little so a slow run is not taken over.
-        match registry
-            .meta()
-            .try_lease(name, &holder, period + period / 2)
-            .await
-        {
-            Ok(true) => match job(registry.clone()).await {
+        match leases.try_lease(name, &holder, period + period / 2).await {
+            Ok(true) => match job().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(job = name, items = n, "background job done"),
                 Err(e) => tracing::warn!(job = name, error = %e, "background job failed"),

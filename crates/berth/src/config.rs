@@ -3,6 +3,7 @@
 //! flags.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     pub limits: LimitsConfig,
+    pub namespaces: NamespacesConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -90,6 +92,33 @@ pub struct LimitsConfig {
     pub upload_purge_interval_secs: u64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamespacesConfig {
+    /// A push into a namespace that does not exist creates it (the pusher becomes its
+    /// manager). When false, such a push is refused with NAME_UNKNOWN.
+    pub create_on_push: bool,
+    /// Whether namespaces created on push are public (anyone may pull).
+    pub public_on_push: bool,
+    /// Whether users who are not administrators may create namespaces.
+    pub users_create: bool,
+    /// How long, in milliseconds, a replica reuses a repository it resolved before looking
+    /// it up again: how long other replicas may take to see a repository's visibility change
+    /// or deletion. 0 looks up on every request.
+    pub resolve_cache_ms: u64,
+}
+
+impl Default for NamespacesConfig {
+    fn default() -> Self {
+        NamespacesConfig {
+            create_on_push: true,
+            public_on_push: false,
+            users_create: true,
+            resolve_cache_ms: 1000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -98,6 +127,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             database: DatabaseConfig::default(),
             limits: LimitsConfig::default(),
+            namespaces: NamespacesConfig::default(),
         }
     }
 }
@@ -220,6 +250,24 @@ impl Config {
             bail!("database.max_connections must be positive");
         }
         Ok(())
+    }
+
+    /// How the services behave, from this configuration.
+    pub fn services(&self) -> berth_service::ServiceConfig {
+        berth_service::ServiceConfig {
+            limits: berth_service::RegistryLimits {
+                max_manifest_bytes: self.limits.max_manifest_bytes,
+                upload_ttl: Duration::from_secs(self.limits.upload_ttl_secs),
+                ..Default::default()
+            },
+            namespaces: berth_service::NamespacePolicy {
+                create_on_push: self.namespaces.create_on_push,
+                public_on_push: self.namespaces.public_on_push,
+                resolve_ttl: Duration::from_millis(self.namespaces.resolve_cache_ms),
+            },
+            users_create_namespaces: self.namespaces.users_create,
+            ..Default::default()
+        }
     }
 
     pub fn blob_dir(&self) -> PathBuf {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use berth_api::{AllowAll, AppState};
-use berth_meta::{MetaStore, PostgresMetaStore, SqliteMetaStore};
-use berth_service::{Registry, RegistryLimits, jobs};
+use berth_api::AppState;
+use berth_meta::{Meta, PostgresMetaStore, SqliteMetaStore};
+use berth_service::Services;
 use berth_storage::{BlobStore, FsBlobStore, MemoryBlobStore, S3BlobStore};
 use tokio::sync::watch;
 
@@ -65,39 +65,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Arc::new(S3BlobStore::new(&config.storage.s3()).context("configuring S3 storage")?)
         }
     };
-    let meta: Arc<dyn MetaStore> = match config.database() {
-        Database::Sqlite(path) => Arc::new(
-            SqliteMetaStore::open(&path)
-                .await
-                .with_context(|| format!("opening database {}", path.display()))?,
-        ),
-        Database::Postgres(url) => Arc::new(
+    let meta = match config.database() {
+        Database::Sqlite(path) => {
+            Meta::new(Arc::new(SqliteMetaStore::open(&path).await.with_context(
+                || format!("opening database {}", path.display()),
+            )?))
+        }
+        Database::Postgres(url) => Meta::new(Arc::new(
             PostgresMetaStore::connect(&url, config.database.max_connections)
                 .await
                 .context("connecting to PostgreSQL")?,
-        ),
+        )),
     };
-    let limits = RegistryLimits {
-        max_manifest_bytes: config.limits.max_manifest_bytes,
-        upload_ttl: Duration::from_secs(config.limits.upload_ttl_secs),
-    };
-    let registry = Arc::new(Registry::new(blobs, meta, limits));
+    let services = Arc::new(Services::new(blobs, meta, config.services()));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
-    let purge = tokio::spawn(jobs::run_periodic(
-        "upload-purge",
-        registry.clone(),
-        holder,
+    let jobs = services.spawn_background(
         Duration::from_secs(config.limits.upload_purge_interval_secs),
         shutdown_rx,
-        |registry| async move { registry.purge_stale_uploads().await },
-    ));
+    );
 
-    let app = berth_api::router(AppState {
-        registry,
-        authorizer: Arc::new(AllowAll),
-    });
+    let app = berth_api::router(AppState::new(services));
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
@@ -112,7 +100,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     let _ = shutdown_tx.send(true);
-    let _ = purge.await;
+    for job in jobs {
+        let _ = job.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -252,7 +252,9 @@ impl ArtifactStore for SqliteMetaStore {
         let sql = listing::manifests(DIALECT, repo, query);
         let fallback = listing::count_of(&sql);
         let rows: Vec<Counted<ManifestInfoDbRow>> = query_as(sql).fetch_all(&self.reader).await?;
-        let total = self.fallback_total(rows.is_empty(), query.page.offset, fallback).await?;
+        let total = self
+            .fallback_total(rows.is_empty(), query.page.offset, fallback)
+            .await?;
         listed(rows, total)
     }
 
@@ -314,7 +316,8 @@ impl ArtifactStore for SqliteMetaStore {
     }
 
     async fn get_tag(&self, repo: RepoId, tag: &Tag) -> Result<Option<TagRow>> {
-        let sql = format!("SELECT {TAG_COLUMNS} {TAG_FROM} WHERE t.repository_id = ? AND t.name = ?");
+        let sql =
+            format!("SELECT {TAG_COLUMNS} {TAG_FROM} WHERE t.repository_id = ? AND t.name = ?");
         let row: Option<TagDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(repo.0)
             .bind(tag.as_str())
@@ -327,7 +330,9 @@ impl ArtifactStore for SqliteMetaStore {
         let sql = listing::tags(DIALECT, repo, query);
         let fallback = listing::count_of(&sql);
         let rows: Vec<Counted<TagDbRow>> = query_as(sql).fetch_all(&self.reader).await?;
-        let total = self.fallback_total(rows.is_empty(), query.page.offset, fallback).await?;
+        let total = self
+            .fallback_total(rows.is_empty(), query.page.offset, fallback)
+            .await?;
         listed(rows, total)
     }
 

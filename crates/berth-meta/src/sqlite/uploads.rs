@@ -126,12 +126,13 @@ impl UploadStore for SqliteMetaStore {
     }
 
     async fn stale_uploads(&self, updated_before: i64, limit: u32) -> Result<Vec<UploadRecord>> {
-        let rows: Vec<UploadDbRow> =
-            sqlx::query_as("SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?")
-                .bind(updated_before)
-                .bind(i64::from(limit))
-                .fetch_all(&self.reader)
-                .await?;
+        let rows: Vec<UploadDbRow> = sqlx::query_as(
+            "SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+        )
+        .bind(updated_before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
         rows.into_iter().map(UploadRecord::try_from).collect()
     }
 

@@ -9,9 +9,24 @@ pub(super) async fn run(meta: &Meta) {
     let store = &*meta.leases;
     store.ping().await.unwrap();
     let ttl = Duration::from_secs(60);
-    assert!(store.try_lease("suite-job", "replica-a", ttl).await.unwrap());
-    assert!(!store.try_lease("suite-job", "replica-b", ttl).await.unwrap());
-    assert!(store.try_lease("suite-job", "replica-a", ttl).await.unwrap());
+    assert!(
+        store
+            .try_lease("suite-job", "replica-a", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lease("suite-job", "replica-b", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_lease("suite-job", "replica-a", ttl)
+            .await
+            .unwrap()
+    );
     assert!(
         store
             .try_lease("suite-short", "replica-a", Duration::from_millis(1))
@@ -19,7 +34,12 @@ pub(super) async fn run(meta: &Meta) {
             .unwrap()
     );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(store.try_lease("suite-short", "replica-b", ttl).await.unwrap());
+    assert!(
+        store
+            .try_lease("suite-short", "replica-b", ttl)
+            .await
+            .unwrap()
+    );
     replicas(std::slice::from_ref(meta)).await;
 }
 

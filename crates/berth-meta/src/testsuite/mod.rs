@@ -43,7 +43,11 @@ pub(crate) fn tag(s: &str) -> Tag {
 }
 
 /// A manifest whose body is `body` (not real JSON: the store does not read it).
-pub(crate) fn manifest(body: &str, blobs: &[(&Digest, u64)], subject: Option<&Digest>) -> NewManifest {
+pub(crate) fn manifest(
+    body: &str,
+    blobs: &[(&Digest, u64)],
+    subject: Option<&Digest>,
+) -> NewManifest {
     let body = Bytes::copy_from_slice(body.as_bytes());
     NewManifest {
         digest: Digest::sha256(&body),

@@ -4,8 +4,8 @@ use berth_core::{Digest, Level};
 
 use super::{join_all, manifest, repo, tag};
 use crate::{
-    Direction, Meta, MetaError, NamespaceQuery, NamespaceUpdate, NewNamespace, NewRepository,
-    Page, RepoKind, RepositoryOrder, RepositoryQuery, RepositoryUpdate, Visibility,
+    Direction, Meta, MetaError, NamespaceQuery, NamespaceUpdate, NewNamespace, NewRepository, Page,
+    RepoKind, RepositoryOrder, RepositoryQuery, RepositoryUpdate, Visibility,
 };
 
 fn namespace(name: &str, is_public: bool) -> NewNamespace {
@@ -42,7 +42,10 @@ async fn namespaces_and_members(meta: &Meta) {
         .await
         .unwrap_err();
     assert!(matches!(err, MetaError::AlreadyExists { .. }), "{err:?}");
-    assert_eq!(store.get_namespace("nsone").await.unwrap(), Some(created.clone()));
+    assert_eq!(
+        store.get_namespace("nsone").await.unwrap(),
+        Some(created.clone())
+    );
     assert_eq!(store.get_namespace("nsnone").await.unwrap(), None);
 
     let updated = store
@@ -67,9 +70,18 @@ async fn namespaces_and_members(meta: &Meta) {
             .is_none()
     );
 
-    store.put_member(created.id, "bob", Level::Read).await.unwrap();
-    store.put_member(created.id, "bob", Level::Write).await.unwrap();
-    store.put_member(created.id, "carol", Level::Manage).await.unwrap();
+    store
+        .put_member(created.id, "bob", Level::Read)
+        .await
+        .unwrap();
+    store
+        .put_member(created.id, "bob", Level::Write)
+        .await
+        .unwrap();
+    store
+        .put_member(created.id, "carol", Level::Manage)
+        .await
+        .unwrap();
     assert_eq!(
         store.member_level(created.id, "bob").await.unwrap(),
         Some(Level::Write)
@@ -87,7 +99,10 @@ async fn namespaces_and_members(meta: &Meta) {
     assert!(!store.delete_member(created.id, "bob").await.unwrap());
 
     for name in ["nstwo", "nsthree", "other"] {
-        store.create_namespace(&namespace(name, name == "nstwo")).await.unwrap();
+        store
+            .create_namespace(&namespace(name, name == "nstwo"))
+            .await
+            .unwrap();
     }
     let q = |search: &str| NamespaceQuery {
         search: Some(search.into()),
@@ -96,7 +111,11 @@ async fn namespaces_and_members(meta: &Meta) {
     let found = store.list_namespaces(&q("NS")).await.unwrap();
     assert_eq!(found.total, 3);
     assert_eq!(
-        found.items.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+        found
+            .items
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>(),
         ["nsone", "nsthree", "nstwo"]
     );
     let exact = store
@@ -110,7 +129,10 @@ async fn namespaces_and_members(meta: &Meta) {
     let page = store
         .list_namespaces(&NamespaceQuery {
             search: Some("ns".into()),
-            page: Page { offset: 1, limit: 1 },
+            page: Page {
+                offset: 1,
+                limit: 1,
+            },
             direction: Direction::Desc,
             ..Default::default()
         })
@@ -127,7 +149,10 @@ async fn namespaces_and_members(meta: &Meta) {
     };
     let seen = store.list_namespaces(&as_user(None)).await.unwrap();
     assert_eq!((seen.total, seen.items[0].name.as_str()), (1, "nstwo"));
-    let seen = store.list_namespaces(&as_user(Some("carol"))).await.unwrap();
+    let seen = store
+        .list_namespaces(&as_user(Some("carol")))
+        .await
+        .unwrap();
     assert_eq!(seen.total, 2);
 }
 
@@ -140,10 +165,16 @@ async fn repositories(meta: &Meta) {
     assert_eq!(created.name.as_str(), "nsone/team/app");
     assert_eq!(created.namespace, "nsone");
     assert_eq!(created.kind, RepoKind::Hosted);
-    assert_eq!((created.category.as_str(), created.is_public), ("linux", None));
+    assert_eq!(
+        (created.category.as_str(), created.is_public),
+        ("linux", None)
+    );
     assert!(!created.effective_public());
     assert_eq!(created.creator, "alice");
-    assert_eq!((created.size, created.num_tags, created.num_downloads), (0, 0, 0));
+    assert_eq!(
+        (created.size, created.num_tags, created.num_downloads),
+        (0, 0, 0)
+    );
     let err = store.create_repository(&new).await.unwrap_err();
     assert!(matches!(err, MetaError::AlreadyExists { .. }), "{err:?}");
     let orphan = NewRepository::hosted(repo("nowhere/app"), "alice");
@@ -152,7 +183,12 @@ async fn repositories(meta: &Meta) {
     let err = store.ensure_repository(&orphan, None).await.unwrap_err();
     assert!(matches!(err, MetaError::NotFound { .. }), "{err:?}");
     assert_eq!(
-        store.get_namespace("nsone").await.unwrap().unwrap().num_repositories,
+        store
+            .get_namespace("nsone")
+            .await
+            .unwrap()
+            .unwrap()
+            .num_repositories,
         1
     );
 
@@ -169,7 +205,12 @@ async fn repositories(meta: &Meta) {
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]));
     assert_eq!(
-        store.get_namespace("pushed").await.unwrap().unwrap().num_repositories,
+        store
+            .get_namespace("pushed")
+            .await
+            .unwrap()
+            .unwrap()
+            .num_repositories,
         1
     );
 
@@ -257,7 +298,10 @@ async fn repositories(meta: &Meta) {
             q.namespace = Some("nsone".into());
             q.order = RepositoryOrder::Name;
             q.direction = Direction::Desc;
-            q.page = Page { offset: 1, limit: 2 };
+            q.page = Page {
+                offset: 1,
+                limit: 2,
+            };
         }))
         .await
         .unwrap();
@@ -267,10 +311,7 @@ async fn repositories(meta: &Meta) {
         .list_repositories(&q(|q| q.with_manifests = true))
         .await
         .unwrap();
-    assert!(
-        empty.items.iter().all(|r| r.num_manifests > 0),
-        "{empty:?}"
-    );
+    assert!(empty.items.iter().all(|r| r.num_manifests > 0), "{empty:?}");
 }
 
 async fn visibility(meta: &Meta) {
@@ -372,7 +413,10 @@ async fn deletes(meta: &Meta) {
         .put_manifest(r.id, &m, &[tag("v1")])
         .await
         .unwrap();
-    store.put_member(r.namespace_id, "bob", Level::Read).await.unwrap();
+    store
+        .put_member(r.namespace_id, "bob", Level::Read)
+        .await
+        .unwrap();
     assert!(store.delete_namespace("forced", true).await.unwrap());
     assert_eq!(store.get_repository(&r.name).await.unwrap(), None);
     assert!(store.list_members(r.namespace_id).await.unwrap().is_empty());

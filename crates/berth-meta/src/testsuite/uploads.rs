@@ -48,8 +48,18 @@ pub(super) async fn run(meta: &Meta) {
     );
     // `up` was advanced after the cut-off: a purge must leave it alone.
     assert!(!store.delete_stale_upload(&up.id, now - 1000).await.unwrap());
-    assert!(store.delete_stale_upload(&old.id, now - 1000).await.unwrap());
-    assert!(!store.delete_stale_upload(&old.id, now - 1000).await.unwrap());
+    assert!(
+        store
+            .delete_stale_upload(&old.id, now - 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_stale_upload(&old.id, now - 1000)
+            .await
+            .unwrap()
+    );
     assert!(store.delete_upload(&up.id).await.unwrap());
     assert!(!store.delete_upload(&up.id).await.unwrap());
 
@@ -58,9 +68,15 @@ pub(super) async fn run(meta: &Meta) {
     store.create_upload(&done).await.unwrap();
     let digest = Digest::sha256(b"completed");
     let r = repo_id(meta, "suite/completed").await;
-    store.complete_upload(&done.id, r, &digest, 9).await.unwrap();
+    store
+        .complete_upload(&done.id, r, &digest, 9)
+        .await
+        .unwrap();
     assert_eq!(store.get_upload(&done.id).await.unwrap(), None);
-    assert_eq!(meta.artifacts.repo_blob_size(r, &digest).await.unwrap(), Some(9));
+    assert_eq!(
+        meta.artifacts.repo_blob_size(r, &digest).await.unwrap(),
+        Some(9)
+    );
     assert_eq!(meta.artifacts.blob_size(&digest).await.unwrap(), Some(9));
 }
 
