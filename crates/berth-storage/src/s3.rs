@@ -36,11 +36,14 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
 use object_store::aws::{AmazonS3, AmazonS3Builder, S3CopyIfNotExists};
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
+};
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
-    PutPayload, WriteMultipart,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload, RetryConfig, WriteMultipart,
 };
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +81,32 @@ pub struct S3Config {
     pub allow_http: bool,
     /// Key prefix, so several berth instances (or tests) can share a bucket.
     pub prefix: Option<String>,
+    /// How many times a failed request is retried: connection errors, 5xx, 429 and 408
+    /// answers, and timeouts of idempotent requests. 0 disables retries.
+    pub max_retries: usize,
+    /// No retry starts later than this many seconds after a request's first attempt.
+    pub retry_timeout_secs: u64,
+    /// Back-off before the first retry, in milliseconds; it doubles (with jitter) with each
+    /// retry up to `retry_max_backoff_ms`.
+    pub retry_initial_backoff_ms: u64,
+    /// Longest back-off between two retries, in milliseconds.
+    pub retry_max_backoff_ms: u64,
+}
+
+impl S3Config {
+    fn retry(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(self.retry_initial_backoff_ms),
+                max_backoff: Duration::from_millis(
+                    self.retry_max_backoff_ms.max(self.retry_initial_backoff_ms),
+                ),
+                base: 2.0,
+            },
+            max_retries: self.max_retries,
+            retry_timeout: Duration::from_secs(self.retry_timeout_secs),
+        }
+    }
 }
 
 impl Default for S3Config {
@@ -91,6 +120,10 @@ impl Default for S3Config {
             path_style: false,
             allow_http: false,
             prefix: None,
+            max_retries: 5,
+            retry_timeout_secs: 30,
+            retry_initial_backoff_ms: 100,
+            retry_max_backoff_ms: 5000,
         }
     }
 }
@@ -106,6 +139,10 @@ impl fmt::Debug for S3Config {
             .field("path_style", &self.path_style)
             .field("allow_http", &self.allow_http)
             .field("prefix", &self.prefix)
+            .field("max_retries", &self.max_retries)
+            .field("retry_timeout_secs", &self.retry_timeout_secs)
+            .field("retry_initial_backoff_ms", &self.retry_initial_backoff_ms)
+            .field("retry_max_backoff_ms", &self.retry_max_backoff_ms)
             .finish()
     }
 }
@@ -150,6 +187,8 @@ impl S3BlobStore {
             .with_read_timeout(Duration::from_secs(120));
         let mut builder = AmazonS3Builder::new()
             .with_client_options(client)
+            .with_retry(config.retry())
+            .with_http_connector(WarnOnFailure)
             .with_allow_http(config.allow_http)
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
@@ -291,9 +330,54 @@ impl S3BlobStore {
         Ok(())
     }
 
+    /// Writes a small blob with one conditional PUT (`If-None-Match: *`). A racing commit of
+    /// the same blob makes ours fail, as a clean 412 or, when the server answers while the
+    /// body is still going out and closes, as a broken send; either way the blob is then
+    /// there, which is all a commit promises. A failure with no blob yet (a conflict with a
+    /// write still in flight, a dropped connection) is retried a few times.
+    async fn put_if_absent(&self, blob: &Path, payload: PutPayload, size: u64) -> Result<()> {
+        const ATTEMPTS: u32 = 4;
+        let mut attempt = 1;
+        loop {
+            let options = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            let error = match self.s3.put_opts(blob, payload.clone(), options).await {
+                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => return Ok(()),
+                Err(e) => e,
+            };
+            if self.holds(blob, size).await {
+                tracing::debug!(key = %blob, error = %error,
+                    "conditional PUT failed but the blob is there: a racing commit won");
+                return Ok(());
+            }
+            if attempt == ATTEMPTS {
+                return Err(backend(error, "writing a blob"));
+            }
+            let pause = Duration::from_millis(50 << attempt);
+            tracing::warn!(key = %blob, error = %error, attempt, retry_in = ?pause,
+                "conditional PUT of a blob failed and the blob is not there; retrying");
+            tokio::time::sleep(pause).await;
+            attempt += 1;
+        }
+    }
+
     /// Copies the completed staging object to the blob key, without replacing a blob that
-    /// is already there where the server can tell.
+    /// is already there where the server can tell. A failure that leaves the blob in place
+    /// (a racing commit of the same blob) is a success.
     async fn publish(&self, from: &Path, to: &Path, size: u64) -> Result<()> {
+        match self.publish_once(from, to, size).await {
+            Err(e) if !matches!(e, StorageError::UploadNotFound) && self.holds(to, size).await => {
+                tracing::debug!(key = %to, error = %e,
+                    "publishing failed but the blob is there: a racing commit won");
+                Ok(())
+            }
+            result => result,
+        }
+    }
+
+    async fn publish_once(&self, from: &Path, to: &Path, size: u64) -> Result<()> {
         if size > self.max_server_copy {
             return self.publish_by_streaming(from, to).await;
         }
@@ -400,6 +484,50 @@ impl S3BlobStore {
             }
         }
         self.publish(&target, blob, st.size).await
+    }
+}
+
+/// object_store's HTTP client, with every failed attempt logged at `warn`: object_store
+/// retries them (see [`S3Config::max_retries`]) but says so only at `info`, and an operator
+/// wants to see a flaky store before it turns into errors.
+#[derive(Debug)]
+struct WarnOnFailure;
+
+impl HttpConnector for WarnOnFailure {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let client = ReqwestConnector::default().connect(options)?;
+        Ok(HttpClient::new(WarnOnFailureService(client)))
+    }
+}
+
+#[derive(Debug)]
+struct WarnOnFailureService(HttpClient);
+
+#[async_trait]
+impl HttpService for WarnOnFailureService {
+    async fn call(&self, request: HttpRequest) -> std::result::Result<HttpResponse, HttpError> {
+        // The path only: a query may hold a presigned signature.
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let result = self.0.execute(request).await;
+        match &result {
+            Ok(response) => {
+                let status = response.status();
+                if status.is_server_error()
+                    || status == http::StatusCode::TOO_MANY_REQUESTS
+                    || status == http::StatusCode::REQUEST_TIMEOUT
+                {
+                    tracing::warn!(%method, %path, status = status.as_u16(),
+                        "S3 request failed; object_store retries it within storage.max_retries");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%method, %path, kind = ?e.kind(), error = %e,
+                    "S3 request failed; object_store retries it within storage.max_retries \
+                     unless it may have reached the server and is not idempotent");
+            }
+        }
+        result
     }
 }
 
@@ -854,15 +982,8 @@ impl BlobStore for S3BlobStore {
                     }
                     read => read?,
                 };
-                let payload: PutPayload = data.into_iter().collect();
-                let options = PutOptions {
-                    mode: PutMode::Create,
-                    ..PutOptions::default()
-                };
-                match self.s3.put_opts(&blob, payload, options).await {
-                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-                    Err(e) => return Err(backend(e, "writing a blob")),
-                }
+                self.put_if_absent(&blob, data.into_iter().collect(), size)
+                    .await?;
             }
             Some(mpu) => {
                 let staged = self.path(&keys.multipart(&mpu.nonce));
@@ -908,6 +1029,7 @@ impl BlobStore for S3BlobStore {
 #[cfg(test)]
 mod tests {
     use std::io;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use futures::TryStreamExt;
     use md5::Digest as _;
@@ -1197,6 +1319,128 @@ mod tests {
         let data = pattern(17 * MIB + 1, 18);
         let digest = crate::testsuite::upload(&store, &data, &[9 * MIB]).await;
         assert_eq!(read_all(&store, &digest, data.len()).await, data);
+    }
+
+    /// The same small blob (one conditional PUT each) committed at once by several replicas:
+    /// the losers' `If-None-Match: *` fails, often as a broken send rather than a clean 412
+    /// (the server answers and closes while the body is still going out). Every racer must
+    /// succeed, since the blob is there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_commits_of_one_small_blob_all_succeed() {
+        let Some(config) = crate::testing::s3_config("racecommit") else {
+            return;
+        };
+        const RACERS: usize = 6;
+        for round in 0..4 {
+            let data = pattern(4 * MIB + round * 1001, 40 + round as u8);
+            let digest = Digest::sha256(&data);
+            let mut racers = Vec::new();
+            for _ in 0..RACERS {
+                let store = S3BlobStore::new(&config).unwrap();
+                let id = unique_id("racecommit");
+                let state = store.begin_upload(&id).await.unwrap();
+                let state = append(&store, &id, &state, 0, &data).await;
+                assert!(parsed(&state).mpu.is_none(), "one PUT, no multipart upload");
+                racers.push((store, id, state));
+            }
+            let start = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+            let commits: Vec<_> = racers
+                .into_iter()
+                .map(|(store, id, state)| {
+                    let (start, digest, len) = (start.clone(), digest.clone(), data.len() as u64);
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        store.commit(&id, &state, len, &digest).await
+                    })
+                })
+                .collect();
+            let mut failures = Vec::new();
+            for commit in commits {
+                if let Err(e) = commit.await.unwrap() {
+                    failures.push(e.to_string());
+                }
+            }
+            assert!(
+                failures.is_empty(),
+                "round {round}: {} of {RACERS} racers failed: {failures:?}",
+                failures.len()
+            );
+            let store = S3BlobStore::new(&config).unwrap();
+            assert_eq!(read_all(&store, &digest, data.len()).await, data);
+        }
+    }
+
+    /// A fake S3 endpoint that answers 503 to the first `failures` requests and 404 to the
+    /// rest; returns its URL and the count of requests it saw.
+    async fn flaky_endpoint(failures: usize) -> (String, std::sync::Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        // HEAD requests have no body: each header block is one request.
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            let answer = if counter.fetch_add(1, Ordering::SeqCst) < failures {
+                                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+                            } else {
+                                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+                            };
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_as_configured() {
+        let config = |endpoint: String, max_retries| S3Config {
+            endpoint: Some(endpoint),
+            bucket: "b".to_owned(),
+            access_key_id: "k".to_owned(),
+            secret_access_key: "s".to_owned(),
+            path_style: true,
+            allow_http: true,
+            max_retries,
+            retry_initial_backoff_ms: 1,
+            retry_max_backoff_ms: 5,
+            ..S3Config::default()
+        };
+        let digest = Digest::sha256(b"retried");
+        // Two 503s, then the answer: seen through, after three requests.
+        let (url, seen) = flaky_endpoint(2).await;
+        let store = S3BlobStore::new(&config(url, 3)).unwrap();
+        let got = store.get(&digest, 0..0).await.err();
+        assert!(matches!(got, Some(StorageError::NotFound)), "{got:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        // Retries off: the first 503 is the answer.
+        let (url, seen) = flaky_endpoint(2).await;
+        let store = S3BlobStore::new(&config(url, 0)).unwrap();
+        let got = store.get(&digest, 0..0).await.err();
+        assert!(matches!(got, Some(StorageError::Backend(_))), "{got:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 
     /// What commit relies on to never replace a blob. A server without it still works

@@ -49,5 +49,6 @@ pub fn s3_config(test: &str) -> Option<S3Config> {
             nanos & 0xffff_ffff_ffff,
             N.fetch_add(1, Ordering::Relaxed)
         )),
+        ..S3Config::default()
     })
 }

@@ -139,6 +139,7 @@ impl StorageConfig {
             path_style: self.path_style,
             allow_http: self.allow_http,
             prefix: self.prefix.clone(),
+            ..berth_storage::S3Config::default()
         }
     }
 }
