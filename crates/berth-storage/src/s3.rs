@@ -17,6 +17,17 @@
 //! replace a part the winner's state lists; commit detects that (S3 checks part ETags, and
 //! we check the composite ETag against the MD5s we sent) and refuses to publish.
 //!
+//! # Orphans
+//!
+//! Staging objects of an upload the database does not know (a request killed before its
+//! upload had a row, a racing replica's segment that no recorded state lists) are found by
+//! listing `uploads/` ([`BlobStore::list_uploads`]) and removed by id
+//! ([`BlobStore::remove_orphan`]). A multipart upload is no object until completed: it is
+//! found with ListMultipartUploads where the server offers it (AWS, MinIO, Ceph do; s3s-fs
+//! does not). Either way the bucket should have a lifecycle rule
+//! `AbortIncompleteMultipartUpload` on `uploads/`, which also collects the multipart uploads
+//! of servers that cannot list them.
+//!
 //! # Upload state
 //!
 //! A JSON object ([`UploadState`]) that the caller persists after every append: the size,
@@ -25,10 +36,10 @@
 //! abort: never earlier, since until the caller persists the new state, the old one is the
 //! valid one). Invariant: `size = mpu.bytes + Σ segs.len`, and `Σ segs.len < MIN_PART`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use berth_core::Digest;
@@ -47,7 +58,9 @@ use object_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, paths};
+use crate::{
+    Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, StoredUpload, paths,
+};
 
 /// S3's smallest part (except the last one).
 const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -151,6 +164,9 @@ impl fmt::Debug for S3Config {
 /// upload state of its own: any instance can continue any upload from its state string.
 pub struct S3BlobStore {
     s3: AmazonS3,
+    /// For the requests object_store does not make (listing multipart uploads and parts),
+    /// sent as presigned URLs of `s3`.
+    http: HttpClient,
     prefix: Option<String>,
     /// Objects above this size are committed by streaming them through berth instead of a
     /// server-side copy. S3's limit; lowered by tests to exercise that path.
@@ -184,7 +200,11 @@ impl S3BlobStore {
         let client = ClientOptions::new()
             .with_timeout_disabled()
             .with_connect_timeout(Duration::from_secs(10))
-            .with_read_timeout(Duration::from_secs(120));
+            .with_read_timeout(Duration::from_secs(120))
+            .with_allow_http(config.allow_http);
+        let http = ReqwestConnector::default()
+            .connect(&client)
+            .map_err(|e| StorageError::Backend(format!("S3 HTTP client: {e}")))?;
         let mut builder = AmazonS3Builder::new()
             .with_client_options(client)
             .with_retry(config.retry())
@@ -211,6 +231,7 @@ impl S3BlobStore {
             .map_err(|e| StorageError::Backend(format!("S3 configuration: {e}")))?;
         Ok(S3BlobStore {
             s3,
+            http,
             prefix,
             max_server_copy: MAX_SERVER_COPY,
         })
@@ -220,6 +241,107 @@ impl S3BlobStore {
         match &self.prefix {
             Some(prefix) => Path::from(format!("{prefix}/{key}")),
             None => Path::from(key),
+        }
+    }
+
+    /// The upload id of a staging key (`[prefix/]uploads/<id>/...`), if it is one.
+    fn upload_id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let key = match &self.prefix {
+            Some(prefix) => key.strip_prefix(prefix.as_str())?.strip_prefix('/')?,
+            None => key,
+        };
+        let (id, _) = key.strip_prefix("uploads/")?.split_once('/')?;
+        paths::upload_key(id).is_ok().then_some(id)
+    }
+
+    /// A GET that object_store has no method for, as a presigned URL of `path` with
+    /// `query` signed into it. Returns the status and the body.
+    async fn signed_get(&self, path: &Path, query: &[(&str, &str)]) -> Result<(u16, Bytes)> {
+        use object_store::signer::{SignedUrlOptions, Signer};
+        let options = SignedUrlOptions::default().with_query(query.iter().copied());
+        let url = self
+            .s3
+            .signed_url_opts(http::Method::GET, path, Duration::from_secs(600), &options)
+            .await
+            .map_err(|e| backend(e, "signing a listing request"))?;
+        let request = http::Request::get(url.as_str())
+            .body(object_store::client::HttpRequestBody::empty())
+            .map_err(|e| StorageError::Backend(format!("building a listing request: {e}")))?;
+        let failed = |e: HttpError| StorageError::Backend(format!("listing request: {e}"));
+        let response = self.http.execute(request).await.map_err(failed)?;
+        let status = response.status().as_u16();
+        let body = response.into_body().bytes().await.map_err(failed)?;
+        Ok((status, body))
+    }
+
+    /// The multipart uploads in progress whose keys start with `key_prefix` (a full key
+    /// prefix), or `None` when the server cannot list them (ListMultipartUploads is
+    /// optional in S3-compatible servers; s3s-fs, for one, answers NotImplemented).
+    async fn list_multipart_uploads(&self, key_prefix: &str) -> Result<Option<Vec<InProgress>>> {
+        let mut found = Vec::new();
+        let (mut key_marker, mut upload_id_marker) = (String::new(), String::new());
+        loop {
+            let mut query = vec![("uploads", ""), ("prefix", key_prefix)];
+            if !key_marker.is_empty() {
+                query.push(("key-marker", &key_marker));
+                query.push(("upload-id-marker", &upload_id_marker));
+            }
+            let (status, body) = self.signed_get(&Path::default(), &query).await?;
+            if status == 501 || (status >= 400 && s3_error_code(&body) == Some("NotImplemented")) {
+                return Ok(None);
+            }
+            if status != 200 {
+                return Err(listing_error("ListMultipartUploads", status, &body));
+            }
+            let page: ListMultipartUploadsResult = quick_xml::de::from_reader(body.as_ref())
+                .map_err(|e| StorageError::Backend(format!("ListMultipartUploads answer: {e}")))?;
+            for upload in page.uploads {
+                found.push(InProgress {
+                    initiated: parse_s3_time(&upload.initiated)?,
+                    key: upload.key,
+                    upload_id: upload.upload_id,
+                });
+            }
+            let next = (
+                page.next_key_marker.unwrap_or_default(),
+                page.next_upload_id_marker.unwrap_or_default(),
+            );
+            // A server that repeats its markers would loop forever.
+            if !page.is_truncated || next.0.is_empty() || next == (key_marker, upload_id_marker) {
+                return Ok(Some(found));
+            }
+            (key_marker, upload_id_marker) = next;
+        }
+    }
+
+    /// When the last part of a multipart upload was uploaded, if it has parts.
+    async fn last_part_uploaded(&self, key: &str, upload_id: &str) -> Result<Option<SystemTime>> {
+        let path = Path::parse(key)
+            .map_err(|e| StorageError::Backend(format!("multipart upload key {key:?}: {e}")))?;
+        let mut latest = None;
+        let mut marker = String::new();
+        loop {
+            let mut query = vec![("uploadId", upload_id)];
+            if !marker.is_empty() {
+                query.push(("part-number-marker", &marker));
+            }
+            let (status, body) = self.signed_get(&path, &query).await?;
+            if status == 404 {
+                return Ok(latest); // completed or aborted meanwhile
+            }
+            if status != 200 {
+                return Err(listing_error("ListParts", status, &body));
+            }
+            let page: ListPartsResult = quick_xml::de::from_reader(body.as_ref())
+                .map_err(|e| StorageError::Backend(format!("ListParts answer: {e}")))?;
+            for part in &page.parts {
+                let at = parse_s3_time(&part.last_modified)?;
+                latest = latest.max(Some(at));
+            }
+            match (page.is_truncated, page.next_part_number_marker) {
+                (true, Some(next)) if next != marker => marker = next,
+                _ => return Ok(latest),
+            }
         }
     }
 
@@ -1024,6 +1146,151 @@ impl BlobStore for S3BlobStore {
         self.delete_quietly(leftovers).await;
         Ok(())
     }
+
+    async fn list_uploads(&self, modified_before: SystemTime) -> Result<Vec<StoredUpload>> {
+        let root = self.path("uploads");
+        // Segments and completed staging objects, by upload id, at their newest.
+        let mut latest: HashMap<String, SystemTime> = HashMap::new();
+        let mut objects = self.s3.list(Some(&root));
+        while let Some(meta) = objects.next().await {
+            let meta = meta.map_err(|e| backend(e, "listing upload objects"))?;
+            if let Some(id) = self.upload_id_of(meta.location.as_ref()) {
+                let modified = SystemTime::from(meta.last_modified);
+                let at = latest.entry(id.to_owned()).or_insert(modified);
+                *at = (*at).max(modified);
+            }
+        }
+        // Multipart uploads hold bytes too, and are not objects until completed.
+        let in_progress = self
+            .list_multipart_uploads(&format!("{root}/"))
+            .await?
+            .unwrap_or_default();
+        for upload in in_progress {
+            let Some(id) = self.upload_id_of(&upload.key) else {
+                continue;
+            };
+            let mut modified = upload.initiated;
+            if modified < modified_before {
+                // Started long ago, perhaps still growing: its parts tell.
+                if let Some(part) = self
+                    .last_part_uploaded(&upload.key, &upload.upload_id)
+                    .await?
+                {
+                    modified = modified.max(part);
+                }
+            }
+            let at = latest.entry(id.to_owned()).or_insert(modified);
+            *at = (*at).max(modified);
+        }
+        Ok(latest
+            .into_iter()
+            .filter(|(_, modified)| *modified < modified_before)
+            .map(|(id, modified)| StoredUpload { id, modified })
+            .collect())
+    }
+
+    async fn remove_orphan(&self, id: &str) -> Result<()> {
+        let dir = self.path(&paths::upload_key(id)?);
+        // Multipart uploads first: an aborted one cannot be completed into a new object.
+        // A server that cannot list them leaves them to the bucket's lifecycle rule
+        // (AbortIncompleteMultipartUpload), as docs/deploy.md asks for.
+        let in_progress = self
+            .list_multipart_uploads(&format!("{dir}/"))
+            .await?
+            .unwrap_or_default();
+        for upload in in_progress {
+            let Ok(path) = Path::parse(&upload.key) else {
+                continue;
+            };
+            match self.s3.abort_multipart(&path, &upload.upload_id).await {
+                Ok(())
+                | Err(object_store::Error::NotFound { .. })
+                | Err(object_store::Error::PermissionDenied { .. }) => {}
+                Err(e) => return Err(backend(e, "aborting an orphaned multipart upload")),
+            }
+        }
+        let objects = self
+            .s3
+            .list(Some(&dir))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        let deleted: Vec<Path> = self
+            .s3
+            .delete_stream(objects)
+            .try_collect()
+            .await
+            .map_err(|e| backend(e, "deleting orphaned upload objects"))?;
+        if !deleted.is_empty() {
+            tracing::debug!(
+                upload = id,
+                objects = deleted.len(),
+                "removed an orphaned upload"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A multipart upload in progress, as ListMultipartUploads names it.
+struct InProgress {
+    key: String,
+    upload_id: String,
+    initiated: SystemTime,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListMultipartUploadsResult {
+    #[serde(default)]
+    is_truncated: bool,
+    next_key_marker: Option<String>,
+    next_upload_id_marker: Option<String>,
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<ListedUpload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedUpload {
+    key: String,
+    upload_id: String,
+    initiated: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPartsResult {
+    #[serde(default)]
+    is_truncated: bool,
+    next_part_number_marker: Option<String>,
+    #[serde(default, rename = "Part")]
+    parts: Vec<ListedPart>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedPart {
+    last_modified: String,
+}
+
+/// An S3 timestamp (`2024-05-01T12:00:00.000Z`).
+fn parse_s3_time(text: &str) -> Result<SystemTime> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(SystemTime::from)
+        .map_err(|e| StorageError::Backend(format!("S3 timestamp {text:?}: {e}")))
+}
+
+/// The `<Code>` of an S3 error document.
+fn s3_error_code(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(text[start..start + len].trim())
+}
+
+fn listing_error(operation: &str, status: u16, body: &[u8]) -> StorageError {
+    let code = s3_error_code(body).unwrap_or("no error code");
+    StorageError::Backend(format!("{operation} answered {status} ({code})"))
 }
 
 #[cfg(test)]
@@ -1368,6 +1635,132 @@ mod tests {
             let store = S3BlobStore::new(&config).unwrap();
             assert_eq!(read_all(&store, &digest, data.len()).await, data);
         }
+    }
+
+    /// Keys under `uploads/<id>/`, as the bucket holds them.
+    async fn staging_keys(store: &S3BlobStore, id: &str) -> Vec<String> {
+        let dir = store.path(&paths::upload_key(id).unwrap());
+        store
+            .s3
+            .list(Some(&dir))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn orphans_of_racers_and_killed_uploads_are_swept() {
+        let Some(config) = crate::testing::s3_config("orphans") else {
+            return;
+        };
+        let (winner, loser) = (
+            S3BlobStore::new(&config).unwrap(),
+            S3BlobStore::new(&config).unwrap(),
+        );
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        // Two replicas append the same chunk from the same state; the winner's state is
+        // the one recorded and committed, the loser's segment stays behind.
+        let data = pattern(200_000, 30);
+        let id = unique_id("orphan-race");
+        let base = winner.begin_upload(&id).await.unwrap();
+        let won = append(&winner, &id, &base, 0, &data).await;
+        let _lost = append(&loser, &id, &base, 0, &data).await;
+        let digest = Digest::sha256(&data);
+        winner
+            .commit(&id, &won, data.len() as u64, &digest)
+            .await
+            .unwrap();
+        assert_eq!(
+            staging_keys(&winner, &id).await.len(),
+            1,
+            "the loser's segment"
+        );
+        let listed = winner.list_uploads(future).await.unwrap();
+        assert!(listed.iter().any(|u| u.id == id), "{listed:?}");
+        winner.remove_orphan(&id).await.unwrap();
+        assert!(staging_keys(&winner, &id).await.is_empty());
+        assert_eq!(read_all(&winner, &digest, data.len()).await, data);
+
+        // A request killed after its first part went out: a multipart upload and no object
+        // at all, visible only to servers that list multipart uploads.
+        let id = unique_id("orphan-mpu");
+        let state = winner.begin_upload(&id).await.unwrap();
+        let state = append(&winner, &id, &state, 0, &pattern(6 * MIB, 31)).await;
+        assert!(parsed(&state).mpu.is_some());
+        assert!(staging_keys(&winner, &id).await.is_empty());
+        let dir = format!("{}/", winner.path(&paths::upload_key(&id).unwrap()));
+        match winner.list_multipart_uploads(&dir).await.unwrap() {
+            None => eprintln!(
+                "this S3 server cannot list multipart uploads: a bucket lifecycle rule \
+                 (AbortIncompleteMultipartUpload) must collect them"
+            ),
+            Some(found) => {
+                assert_eq!(found.len(), 1, "the killed upload's multipart upload");
+                let listed = winner.list_uploads(future).await.unwrap();
+                assert!(listed.iter().any(|u| u.id == id), "{listed:?}");
+                winner.remove_orphan(&id).await.unwrap();
+                let left = winner.list_multipart_uploads(&dir).await.unwrap();
+                assert!(left.unwrap_or_default().is_empty(), "aborted");
+            }
+        }
+        // Either way removing it succeeds.
+        winner.remove_orphan(&id).await.unwrap();
+    }
+
+    #[test]
+    fn listings_are_parsed_and_keys_mapped_to_uploads() {
+        let uploads = r#"<?xml version="1.0" encoding="UTF-8"?>
+            <ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+              <Bucket>b</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>
+              <NextKeyMarker>p/uploads/u2/mpu-x</NextKeyMarker>
+              <NextUploadIdMarker>id-2</NextUploadIdMarker>
+              <MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>
+              <Upload><Key>p/uploads/u1/mpu-x</Key><UploadId>id-1</UploadId>
+                <Initiator><ID>i</ID></Initiator><StorageClass>STANDARD</StorageClass>
+                <Initiated>2024-05-01T12:00:00.000Z</Initiated></Upload>
+              <Upload><Key>p/uploads/u2/mpu-x</Key><UploadId>id-2</UploadId>
+                <Initiated>2024-05-01T12:00:01Z</Initiated></Upload>
+            </ListMultipartUploadsResult>"#;
+        let page: ListMultipartUploadsResult = quick_xml::de::from_str(uploads).unwrap();
+        assert!(page.is_truncated);
+        assert_eq!(page.uploads.len(), 2);
+        assert_eq!(page.uploads[1].upload_id, "id-2");
+        assert_eq!(page.next_key_marker.as_deref(), Some("p/uploads/u2/mpu-x"));
+        let t = parse_s3_time(&page.uploads[0].initiated).unwrap();
+        assert_eq!(
+            t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
+            1_714_564_800
+        );
+        let empty = r#"<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"#;
+        let page: ListMultipartUploadsResult = quick_xml::de::from_str(empty).unwrap();
+        assert!(page.uploads.is_empty() && !page.is_truncated);
+        let parts = r#"<ListPartsResult><IsTruncated>false</IsTruncated>
+              <Part><PartNumber>1</PartNumber><LastModified>2024-05-01T12:00:00.000Z</LastModified>
+                <ETag>"e"</ETag><Size>5242880</Size></Part>
+              <Part><PartNumber>2</PartNumber><LastModified>2024-05-01T13:00:00.000Z</LastModified>
+                <ETag>"f"</ETag><Size>1</Size></Part></ListPartsResult>"#;
+        let page: ListPartsResult = quick_xml::de::from_str(parts).unwrap();
+        assert_eq!(page.parts.len(), 2);
+        let error = b"<Error><Code>NotImplemented</Code><Message>m</Message></Error>";
+        assert_eq!(s3_error_code(error), Some("NotImplemented"));
+
+        let bucket = |prefix: Option<&str>| {
+            S3BlobStore::new(&S3Config {
+                bucket: "b".to_owned(),
+                prefix: prefix.map(str::to_owned),
+                ..S3Config::default()
+            })
+            .unwrap()
+        };
+        let store = bucket(Some("reg/one"));
+        assert_eq!(store.upload_id_of("reg/one/uploads/u-1/seg-x"), Some("u-1"));
+        assert_eq!(store.upload_id_of("reg/one/blobs/sha256/aa/aa"), None);
+        assert_eq!(store.upload_id_of("reg/other/uploads/u-1/seg-x"), None);
+        assert_eq!(store.upload_id_of("reg/one/uploads/u-1"), None);
+        let store = bucket(None);
+        assert_eq!(store.upload_id_of("uploads/u-2/mpu-y"), Some("u-2"));
+        assert_eq!(store.upload_id_of("uploads/bad.id/mpu-y"), None);
     }
 
     /// A fake S3 endpoint that answers 503 to the first `failures` requests and 404 to the
