@@ -4,7 +4,9 @@
 pub mod digest;
 pub mod manifest;
 pub mod name;
+pub mod secret;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use manifest::{Descriptor, ManifestError, ManifestKind, ParsedManifest};
 pub use name::{NameError, Reference, RepoName, Tag};
+pub use secret::Secret;

@@ -42,7 +42,7 @@ use std::ops::Range;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use berth_core::Digest;
+use berth_core::{Digest, Secret};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
@@ -72,8 +72,9 @@ const MAX_SEGMENTS: usize = 16;
 /// Largest object S3 copies server-side in one request (CopyObject, UploadPartCopy).
 const MAX_SERVER_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
-/// Where and how to reach the bucket. Secrets are redacted from `Debug`.
-#[derive(Clone, Deserialize)]
+/// Where and how to reach the bucket: the `[storage]` keys of `type = "s3"`. The secret
+/// key is a [`Secret`], redacted wherever the config is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// Endpoint of an S3-compatible server (`http://127.0.0.1:9000`); `None` means AWS.
@@ -85,8 +86,8 @@ pub struct S3Config {
     pub region: String,
     /// Access key id.
     pub access_key_id: String,
-    /// Secret access key.
-    pub secret_access_key: String,
+    /// Secret access key (better given as `BERTH__STORAGE__SECRET_ACCESS_KEY`).
+    pub secret_access_key: Secret,
     /// Path-style requests (`endpoint/bucket/key`), which MinIO, Ceph and s3s-fs expect;
     /// otherwise virtual-hosted (`bucket.endpoint/key`).
     pub path_style: bool,
@@ -129,7 +130,7 @@ impl Default for S3Config {
             bucket: String::new(),
             region: "us-east-1".to_owned(),
             access_key_id: String::new(),
-            secret_access_key: String::new(),
+            secret_access_key: Secret::default(),
             path_style: false,
             allow_http: false,
             prefix: None,
@@ -138,25 +139,6 @@ impl Default for S3Config {
             retry_initial_backoff_ms: 100,
             retry_max_backoff_ms: 5000,
         }
-    }
-}
-
-impl fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Config")
-            .field("endpoint", &self.endpoint)
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("path_style", &self.path_style)
-            .field("allow_http", &self.allow_http)
-            .field("prefix", &self.prefix)
-            .field("max_retries", &self.max_retries)
-            .field("retry_timeout_secs", &self.retry_timeout_secs)
-            .field("retry_initial_backoff_ms", &self.retry_initial_backoff_ms)
-            .field("retry_max_backoff_ms", &self.retry_max_backoff_ms)
-            .finish()
     }
 }
 
@@ -213,7 +195,7 @@ impl S3BlobStore {
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_access_key_id(&config.access_key_id)
-            .with_secret_access_key(&config.secret_access_key)
+            .with_secret_access_key(config.secret_access_key.expose())
             .with_virtual_hosted_style_request(!config.path_style)
             // A conditional copy: UploadPartCopy + CompleteMultipartUpload with
             // If-None-Match, the one S3 offers natively.
@@ -1813,7 +1795,7 @@ mod tests {
             endpoint: Some(endpoint),
             bucket: "b".to_owned(),
             access_key_id: "k".to_owned(),
-            secret_access_key: "s".to_owned(),
+            secret_access_key: "s".into(),
             path_style: true,
             allow_http: true,
             max_retries,
@@ -1918,7 +1900,7 @@ mod tests {
     #[test]
     fn config_debug_hides_the_secret_and_endpoints_are_built() {
         let config = S3Config {
-            secret_access_key: "very-secret".to_owned(),
+            secret_access_key: "very-secret".into(),
             ..S3Config::default()
         };
         assert!(!format!("{config:?}").contains("very-secret"));
