@@ -1,6 +1,7 @@
 //! berth's HTTP surfaces. Handlers parse the request into typed values, authorize once, call
 //! a service and render; there is no SQL and no storage key in here.
 
+pub mod access_log;
 pub mod auth;
 pub mod oci;
 
@@ -31,7 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(oci::dispatch))
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(access_log::layer())
 }
 
 /// Ready when the metadata database answers (for load balancers and Kubernetes probes).
