@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod drain;
 pub mod oci;
 
 use std::sync::Arc;

@@ -105,10 +105,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         |registry| async move { registry.purge_stale_uploads().await },
     ));
 
+    let drain = berth_api::drain::DrainLimits {
+        max_bytes: config.server.drain_max_bytes,
+        timeout: Duration::from_secs(config.server.drain_timeout_secs),
+    };
+    // Outermost, on every route: an error answer waits for the rest of the request body.
     let app = berth_api::router(AppState {
         registry,
         authorizer: Arc::new(AllowAll),
-    });
+    })
+    .layer(berth_api::drain::layer(drain));
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
