@@ -1789,6 +1789,23 @@ mod tests {
         (url, seen)
     }
 
+    /// Counts the warnings berth-storage logs.
+    #[derive(Clone, Default)]
+    struct WarnCount(std::sync::Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarnCount {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let meta = event.metadata();
+            if *meta.level() == tracing::Level::WARN && meta.target().starts_with("berth_storage") {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn server_errors_are_retried_as_configured() {
         let config = |endpoint: String, max_retries| S3Config {
@@ -1804,12 +1821,20 @@ mod tests {
             ..S3Config::default()
         };
         let digest = Digest::sha256(b"retried");
-        // Two 503s, then the answer: seen through, after three requests.
+        // Two 503s, then the answer: seen through, after three requests, each failed
+        // attempt logged at warn.
+        let warnings = WarnCount::default();
+        let _log =
+            tracing::subscriber::set_default(tracing_subscriber::layer::SubscriberExt::with(
+                tracing_subscriber::registry(),
+                warnings.clone(),
+            ));
         let (url, seen) = flaky_endpoint(2).await;
         let store = S3BlobStore::new(&config(url, 3)).unwrap();
         let got = store.get(&digest, 0..0).await.err();
         assert!(matches!(got, Some(StorageError::NotFound)), "{got:?}");
         assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(warnings.0.load(Ordering::SeqCst), 2);
         // Retries off: the first 503 is the answer.
         let (url, seen) = flaky_endpoint(2).await;
         let store = S3BlobStore::new(&config(url, 0)).unwrap();
