@@ -3,7 +3,9 @@
 //! decides the access in one step) and render in the family's own shape; there is no SQL
 //! and no storage key in here, and families never import each other.
 
+pub mod access_log;
 pub mod caller;
+pub mod drain;
 pub mod oci;
 
 use std::sync::Arc;
@@ -16,20 +18,32 @@ use http::StatusCode;
 
 pub use caller::{AuthError, Authenticated};
 
-/// What every handler can reach: the services, and how berth is seen from outside.
+/// How the HTTP surfaces behave.
+#[derive(Clone, Debug, Default)]
+pub struct ApiConfig {
+    /// How much of an unread request body an error answer waits for.
+    pub drain: drain::DrainLimits,
+}
+
+/// What every handler can reach: the services, and how the surfaces are configured.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Arc<Services>,
+    pub config: Arc<ApiConfig>,
 }
 
 impl AppState {
-    pub fn new(services: Arc<Services>) -> AppState {
-        AppState { services }
+    pub fn new(services: Arc<Services>, config: ApiConfig) -> AppState {
+        AppState {
+            services,
+            config: Arc::new(config),
+        }
     }
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let drain = state.config.drain;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -38,7 +52,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(oci::dispatch))
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Outside the handlers: an error answer waits for the rest of the request body.
+        .layer(drain::layer(drain))
+        .layer(access_log::layer())
 }
 
 /// Ready when the metadata database answers (for load balancers and Kubernetes probes).

@@ -69,7 +69,10 @@ fn app(blobs: Arc<dyn BlobStore>, meta: Meta, limits: RegistryLimits) -> Router 
         limits,
         ..Default::default()
     };
-    berth_api::router(AppState::new(Arc::new(Services::new(blobs, meta, config))))
+    berth_api::router(AppState::new(
+        Arc::new(Services::new(blobs, meta, config)),
+        Default::default(),
+    ))
 }
 
 /// The embedded default: files and SQLite in a temporary directory.
@@ -1395,7 +1398,7 @@ async fn create_on_push_off_refuses_unknown_namespaces() {
     config.namespaces.create_on_push = false;
     let services = Arc::new(Services::new(blobs, meta, config));
     let reg = TestRegistry {
-        app: berth_api::router(AppState::new(services.clone())),
+        app: berth_api::router(AppState::new(services.clone(), Default::default())),
         _dir: Some(dir),
     };
     let r = reg

@@ -5,8 +5,10 @@ pub mod access;
 pub mod digest;
 pub mod manifest;
 pub mod name;
+pub mod secret;
 
 pub use access::{Action, Caller, Level, Resource, Scope};
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use manifest::{Descriptor, ManifestError, ManifestKind, ParsedManifest};
 pub use name::{NameError, NamespaceName, Reference, RepoName, Tag, UploadId};
+pub use secret::Secret;

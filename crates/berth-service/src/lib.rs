@@ -100,9 +100,9 @@ impl Services {
         self.downloads.flush(&*self.meta.artifacts).await
     }
 
-    /// Starts the background jobs: the stale-upload purge every `purge_every` (once across
-    /// replicas, by lease), and the download flush. They stop when `shutdown` turns true,
-    /// after a last flush.
+    /// Starts the background jobs: the stale-upload purge and the orphan sweep every
+    /// `purge_every` (each once across replicas, by lease), and the download flush. They
+    /// stop when `shutdown` turns true, after a last flush.
     pub fn spawn_background(
         self: &Arc<Self>,
         purge_every: Duration,
@@ -114,12 +114,26 @@ impl Services {
             tokio::spawn(jobs::run_periodic(
                 "upload-purge",
                 self.meta.leases.clone(),
-                holder,
+                holder.clone(),
                 purge_every,
                 shutdown.clone(),
                 move || {
                     let services = services.clone();
                     async move { services.uploads.purge_stale().await }
+                },
+            ))
+        };
+        let sweep = {
+            let services = self.clone();
+            tokio::spawn(jobs::run_periodic(
+                "orphan-sweep",
+                self.meta.leases.clone(),
+                holder,
+                purge_every,
+                shutdown.clone(),
+                move || {
+                    let services = services.clone();
+                    async move { services.uploads.sweep_orphans().await }
                 },
             ))
         };
@@ -144,6 +158,6 @@ impl Services {
                 }
             })
         };
-        vec![purge, flush]
+        vec![purge, sweep, flush]
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_core::Digest;
@@ -18,7 +19,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::{Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, paths};
+use crate::{
+    Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, StoredUpload, paths,
+};
 
 /// Size of each read when serving a blob.
 const READ_CHUNK: usize = 256 * 1024;
@@ -318,6 +321,42 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    async fn list_uploads(&self, modified_before: SystemTime) -> Result<Vec<StoredUpload>> {
+        let dir = self.path("uploads");
+        let found = blocking(move || {
+            let mut found = Vec::new();
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                // Only what an upload id can name; anything else is not ours to sweep.
+                let Some(id) = name.to_str().filter(|id| paths::upload_key(id).is_ok()) else {
+                    continue;
+                };
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    // Committed or aborted since read_dir saw it.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                let modified = meta.modified()?;
+                if meta.is_file() && modified < modified_before {
+                    found.push(StoredUpload {
+                        id: id.to_owned(),
+                        modified,
+                    });
+                }
+            }
+            Ok(found)
+        })
+        .await?;
+        Ok(found)
+    }
+
+    async fn remove_orphan(&self, id: &str) -> Result<()> {
+        // An upload is one file: what abort removes.
+        self.abort(id, "").await
     }
 }
 

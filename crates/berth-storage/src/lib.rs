@@ -4,6 +4,7 @@
 
 use std::io;
 use std::ops::Range;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_core::Digest;
@@ -55,6 +56,14 @@ pub struct Appended {
     pub written: u64,
 }
 
+/// An upload whose bytes storage holds, as [`BlobStore::list_uploads`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUpload {
+    pub id: String,
+    /// When its bytes were last written (the latest of its files or objects).
+    pub modified: SystemTime,
+}
+
 /// Content-addressed blob storage with resumable uploads.
 ///
 /// An upload is identified by an id chosen by the caller and carries an opaque `state`
@@ -100,4 +109,15 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Forgets an upload and its bytes. Aborting a missing upload is not an error.
     async fn abort(&self, id: &str, state: &str) -> Result<()>;
+
+    /// The uploads whose bytes storage holds and that nothing wrote to since
+    /// `modified_before`. For the orphan sweep: bytes of an upload the database does not
+    /// know (a request killed before the upload had a row, a racing replica's leftovers)
+    /// are removed with [`BlobStore::remove_orphan`] once they are older than a grace
+    /// period. Lists storage: never on a request path.
+    async fn list_uploads(&self, modified_before: SystemTime) -> Result<Vec<StoredUpload>>;
+
+    /// Removes whatever storage holds for upload `id` without knowing its state: only for
+    /// uploads the database does not know (any more). Removing nothing is not an error.
+    async fn remove_orphan(&self, id: &str) -> Result<()>;
 }

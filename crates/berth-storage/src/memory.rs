@@ -3,18 +3,26 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_core::Digest;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::{Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, paths};
+use crate::{
+    Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, StoredUpload, paths,
+};
 
 #[derive(Default)]
 pub struct MemoryBlobStore {
     blobs: Mutex<HashMap<String, Bytes>>,
-    uploads: Mutex<HashMap<String, Vec<u8>>>,
+    uploads: Mutex<HashMap<String, Upload>>,
+}
+
+struct Upload {
+    data: Vec<u8>,
+    modified: SystemTime,
 }
 
 impl MemoryBlobStore {
@@ -49,10 +57,13 @@ impl BlobStore for MemoryBlobStore {
 
     async fn begin_upload(&self, id: &str) -> Result<String> {
         paths::upload_key(id)?;
-        self.uploads
-            .lock()
-            .unwrap()
-            .insert(id.to_owned(), Vec::new());
+        self.uploads.lock().unwrap().insert(
+            id.to_owned(),
+            Upload {
+                data: Vec::new(),
+                modified: SystemTime::now(),
+            },
+        );
         Ok(String::new())
     }
 
@@ -68,7 +79,9 @@ impl BlobStore for MemoryBlobStore {
             received.extend_from_slice(&chunk.map_err(StorageError::Body)?);
         }
         let mut uploads = self.uploads.lock().unwrap();
-        let data = uploads.get_mut(id).ok_or(StorageError::UploadNotFound)?;
+        let upload = uploads.get_mut(id).ok_or(StorageError::UploadNotFound)?;
+        upload.modified = SystemTime::now();
+        let data = &mut upload.data;
         if (data.len() as u64) < offset {
             return Err(StorageError::SizeMismatch {
                 expected: offset,
@@ -89,7 +102,8 @@ impl BlobStore for MemoryBlobStore {
             .lock()
             .unwrap()
             .remove(id)
-            .ok_or(StorageError::UploadNotFound)?;
+            .ok_or(StorageError::UploadNotFound)?
+            .data;
         if (data.len() as u64) < size {
             return Err(StorageError::SizeMismatch {
                 expected: size,
@@ -105,6 +119,26 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn abort(&self, id: &str, _state: &str) -> Result<()> {
+        self.uploads.lock().unwrap().remove(id);
+        Ok(())
+    }
+
+    async fn list_uploads(&self, modified_before: SystemTime) -> Result<Vec<StoredUpload>> {
+        Ok(self
+            .uploads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, upload)| upload.modified < modified_before)
+            .map(|(id, upload)| StoredUpload {
+                id: id.clone(),
+                modified: upload.modified,
+            })
+            .collect())
+    }
+
+    async fn remove_orphan(&self, id: &str) -> Result<()> {
+        paths::upload_key(id)?;
         self.uploads.lock().unwrap().remove(id);
         Ok(())
     }

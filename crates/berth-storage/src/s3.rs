@@ -17,6 +17,17 @@
 //! replace a part the winner's state lists; commit detects that (S3 checks part ETags, and
 //! we check the composite ETag against the MD5s we sent) and refuses to publish.
 //!
+//! # Orphans
+//!
+//! Staging objects of an upload the database does not know (a request killed before its
+//! upload had a row, a racing replica's segment that no recorded state lists) are found by
+//! listing `uploads/` ([`BlobStore::list_uploads`]) and removed by id
+//! ([`BlobStore::remove_orphan`]). A multipart upload is no object until completed: it is
+//! found with ListMultipartUploads where the server offers it (AWS, MinIO, Ceph do; s3s-fs
+//! does not). Either way the bucket should have a lifecycle rule
+//! `AbortIncompleteMultipartUpload` on `uploads/`, which also collects the multipart uploads
+//! of servers that cannot list them.
+//!
 //! # Upload state
 //!
 //! A JSON object ([`UploadState`]) that the caller persists after every append: the size,
@@ -25,26 +36,31 @@
 //! abort: never earlier, since until the caller persists the new state, the old one is the
 //! valid one). Invariant: `size = mpu.bytes + Σ segs.len`, and `Σ segs.len < MIN_PART`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use berth_core::Digest;
+use berth_core::{Digest, Secret};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
 use object_store::aws::{AmazonS3, AmazonS3Builder, S3CopyIfNotExists};
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
+};
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
-    PutPayload, WriteMultipart,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload, RetryConfig, WriteMultipart,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, paths};
+use crate::{
+    Appended, BlobStore, BodyStream, ByteStream, Result, StorageError, StoredUpload, paths,
+};
 
 /// S3's smallest part (except the last one).
 const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -56,8 +72,9 @@ const MAX_SEGMENTS: usize = 16;
 /// Largest object S3 copies server-side in one request (CopyObject, UploadPartCopy).
 const MAX_SERVER_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
-/// Where and how to reach the bucket. Secrets are redacted from `Debug`.
-#[derive(Clone, Deserialize)]
+/// Where and how to reach the bucket: the `[storage]` keys of `type = "s3"`. The secret
+/// key is a [`Secret`], redacted wherever the config is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// Endpoint of an S3-compatible server (`http://127.0.0.1:9000`); `None` means AWS.
@@ -69,8 +86,8 @@ pub struct S3Config {
     pub region: String,
     /// Access key id.
     pub access_key_id: String,
-    /// Secret access key.
-    pub secret_access_key: String,
+    /// Secret access key (better given as `BERTH__STORAGE__SECRET_ACCESS_KEY`).
+    pub secret_access_key: Secret,
     /// Path-style requests (`endpoint/bucket/key`), which MinIO, Ceph and s3s-fs expect;
     /// otherwise virtual-hosted (`bucket.endpoint/key`).
     pub path_style: bool,
@@ -78,6 +95,32 @@ pub struct S3Config {
     pub allow_http: bool,
     /// Key prefix, so several berth instances (or tests) can share a bucket.
     pub prefix: Option<String>,
+    /// How many times a failed request is retried: connection errors, 5xx, 429 and 408
+    /// answers, and timeouts of idempotent requests. 0 disables retries.
+    pub max_retries: usize,
+    /// No retry starts later than this many seconds after a request's first attempt.
+    pub retry_timeout_secs: u64,
+    /// Back-off before the first retry, in milliseconds; it doubles (with jitter) with each
+    /// retry up to `retry_max_backoff_ms`.
+    pub retry_initial_backoff_ms: u64,
+    /// Longest back-off between two retries, in milliseconds.
+    pub retry_max_backoff_ms: u64,
+}
+
+impl S3Config {
+    fn retry(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(self.retry_initial_backoff_ms),
+                max_backoff: Duration::from_millis(
+                    self.retry_max_backoff_ms.max(self.retry_initial_backoff_ms),
+                ),
+                base: 2.0,
+            },
+            max_retries: self.max_retries,
+            retry_timeout: Duration::from_secs(self.retry_timeout_secs),
+        }
+    }
 }
 
 impl Default for S3Config {
@@ -87,26 +130,15 @@ impl Default for S3Config {
             bucket: String::new(),
             region: "us-east-1".to_owned(),
             access_key_id: String::new(),
-            secret_access_key: String::new(),
+            secret_access_key: Secret::default(),
             path_style: false,
             allow_http: false,
             prefix: None,
+            max_retries: 5,
+            retry_timeout_secs: 30,
+            retry_initial_backoff_ms: 100,
+            retry_max_backoff_ms: 5000,
         }
-    }
-}
-
-impl fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Config")
-            .field("endpoint", &self.endpoint)
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("path_style", &self.path_style)
-            .field("allow_http", &self.allow_http)
-            .field("prefix", &self.prefix)
-            .finish()
     }
 }
 
@@ -114,6 +146,9 @@ impl fmt::Debug for S3Config {
 /// upload state of its own: any instance can continue any upload from its state string.
 pub struct S3BlobStore {
     s3: AmazonS3,
+    /// For the requests object_store does not make (listing multipart uploads and parts),
+    /// sent as presigned URLs of `s3`.
+    http: HttpClient,
     prefix: Option<String>,
     /// Objects above this size are committed by streaming them through berth instead of a
     /// server-side copy. S3's limit; lowered by tests to exercise that path.
@@ -147,14 +182,20 @@ impl S3BlobStore {
         let client = ClientOptions::new()
             .with_timeout_disabled()
             .with_connect_timeout(Duration::from_secs(10))
-            .with_read_timeout(Duration::from_secs(120));
+            .with_read_timeout(Duration::from_secs(120))
+            .with_allow_http(config.allow_http);
+        let http = ReqwestConnector::default()
+            .connect(&client)
+            .map_err(|e| StorageError::Backend(format!("S3 HTTP client: {e}")))?;
         let mut builder = AmazonS3Builder::new()
             .with_client_options(client)
+            .with_retry(config.retry())
+            .with_http_connector(WarnOnFailure)
             .with_allow_http(config.allow_http)
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_access_key_id(&config.access_key_id)
-            .with_secret_access_key(&config.secret_access_key)
+            .with_secret_access_key(config.secret_access_key.expose())
             .with_virtual_hosted_style_request(!config.path_style)
             // A conditional copy: UploadPartCopy + CompleteMultipartUpload with
             // If-None-Match, the one S3 offers natively.
@@ -172,6 +213,7 @@ impl S3BlobStore {
             .map_err(|e| StorageError::Backend(format!("S3 configuration: {e}")))?;
         Ok(S3BlobStore {
             s3,
+            http,
             prefix,
             max_server_copy: MAX_SERVER_COPY,
         })
@@ -181,6 +223,107 @@ impl S3BlobStore {
         match &self.prefix {
             Some(prefix) => Path::from(format!("{prefix}/{key}")),
             None => Path::from(key),
+        }
+    }
+
+    /// The upload id of a staging key (`[prefix/]uploads/<id>/...`), if it is one.
+    fn upload_id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let key = match &self.prefix {
+            Some(prefix) => key.strip_prefix(prefix.as_str())?.strip_prefix('/')?,
+            None => key,
+        };
+        let (id, _) = key.strip_prefix("uploads/")?.split_once('/')?;
+        paths::upload_key(id).is_ok().then_some(id)
+    }
+
+    /// A GET that object_store has no method for, as a presigned URL of `path` with
+    /// `query` signed into it. Returns the status and the body.
+    async fn signed_get(&self, path: &Path, query: &[(&str, &str)]) -> Result<(u16, Bytes)> {
+        use object_store::signer::{SignedUrlOptions, Signer};
+        let options = SignedUrlOptions::default().with_query(query.iter().copied());
+        let url = self
+            .s3
+            .signed_url_opts(http::Method::GET, path, Duration::from_secs(600), &options)
+            .await
+            .map_err(|e| backend(e, "signing a listing request"))?;
+        let request = http::Request::get(url.as_str())
+            .body(object_store::client::HttpRequestBody::empty())
+            .map_err(|e| StorageError::Backend(format!("building a listing request: {e}")))?;
+        let failed = |e: HttpError| StorageError::Backend(format!("listing request: {e}"));
+        let response = self.http.execute(request).await.map_err(failed)?;
+        let status = response.status().as_u16();
+        let body = response.into_body().bytes().await.map_err(failed)?;
+        Ok((status, body))
+    }
+
+    /// The multipart uploads in progress whose keys start with `key_prefix` (a full key
+    /// prefix), or `None` when the server cannot list them (ListMultipartUploads is
+    /// optional in S3-compatible servers; s3s-fs, for one, answers NotImplemented).
+    async fn list_multipart_uploads(&self, key_prefix: &str) -> Result<Option<Vec<InProgress>>> {
+        let mut found = Vec::new();
+        let (mut key_marker, mut upload_id_marker) = (String::new(), String::new());
+        loop {
+            let mut query = vec![("uploads", ""), ("prefix", key_prefix)];
+            if !key_marker.is_empty() {
+                query.push(("key-marker", &key_marker));
+                query.push(("upload-id-marker", &upload_id_marker));
+            }
+            let (status, body) = self.signed_get(&Path::default(), &query).await?;
+            if status == 501 || (status >= 400 && s3_error_code(&body) == Some("NotImplemented")) {
+                return Ok(None);
+            }
+            if status != 200 {
+                return Err(listing_error("ListMultipartUploads", status, &body));
+            }
+            let page: ListMultipartUploadsResult = quick_xml::de::from_reader(body.as_ref())
+                .map_err(|e| StorageError::Backend(format!("ListMultipartUploads answer: {e}")))?;
+            for upload in page.uploads {
+                found.push(InProgress {
+                    initiated: parse_s3_time(&upload.initiated)?,
+                    key: upload.key,
+                    upload_id: upload.upload_id,
+                });
+            }
+            let next = (
+                page.next_key_marker.unwrap_or_default(),
+                page.next_upload_id_marker.unwrap_or_default(),
+            );
+            // A server that repeats its markers would loop forever.
+            if !page.is_truncated || next.0.is_empty() || next == (key_marker, upload_id_marker) {
+                return Ok(Some(found));
+            }
+            (key_marker, upload_id_marker) = next;
+        }
+    }
+
+    /// When the last part of a multipart upload was uploaded, if it has parts.
+    async fn last_part_uploaded(&self, key: &str, upload_id: &str) -> Result<Option<SystemTime>> {
+        let path = Path::parse(key)
+            .map_err(|e| StorageError::Backend(format!("multipart upload key {key:?}: {e}")))?;
+        let mut latest = None;
+        let mut marker = String::new();
+        loop {
+            let mut query = vec![("uploadId", upload_id)];
+            if !marker.is_empty() {
+                query.push(("part-number-marker", &marker));
+            }
+            let (status, body) = self.signed_get(&path, &query).await?;
+            if status == 404 {
+                return Ok(latest); // completed or aborted meanwhile
+            }
+            if status != 200 {
+                return Err(listing_error("ListParts", status, &body));
+            }
+            let page: ListPartsResult = quick_xml::de::from_reader(body.as_ref())
+                .map_err(|e| StorageError::Backend(format!("ListParts answer: {e}")))?;
+            for part in &page.parts {
+                let at = parse_s3_time(&part.last_modified)?;
+                latest = latest.max(Some(at));
+            }
+            match (page.is_truncated, page.next_part_number_marker) {
+                (true, Some(next)) if next != marker => marker = next,
+                _ => return Ok(latest),
+            }
         }
     }
 
@@ -291,9 +434,54 @@ impl S3BlobStore {
         Ok(())
     }
 
+    /// Writes a small blob with one conditional PUT (`If-None-Match: *`). A racing commit of
+    /// the same blob makes ours fail, as a clean 412 or, when the server answers while the
+    /// body is still going out and closes, as a broken send; either way the blob is then
+    /// there, which is all a commit promises. A failure with no blob yet (a conflict with a
+    /// write still in flight, a dropped connection) is retried a few times.
+    async fn put_if_absent(&self, blob: &Path, payload: PutPayload, size: u64) -> Result<()> {
+        const ATTEMPTS: u32 = 4;
+        let mut attempt = 1;
+        loop {
+            let options = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            let error = match self.s3.put_opts(blob, payload.clone(), options).await {
+                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => return Ok(()),
+                Err(e) => e,
+            };
+            if self.holds(blob, size).await {
+                tracing::debug!(key = %blob, error = %error,
+                    "conditional PUT failed but the blob is there: a racing commit won");
+                return Ok(());
+            }
+            if attempt == ATTEMPTS {
+                return Err(backend(error, "writing a blob"));
+            }
+            let pause = Duration::from_millis(50 << attempt);
+            tracing::warn!(key = %blob, error = %error, attempt, retry_in = ?pause,
+                "conditional PUT of a blob failed and the blob is not there; retrying");
+            tokio::time::sleep(pause).await;
+            attempt += 1;
+        }
+    }
+
     /// Copies the completed staging object to the blob key, without replacing a blob that
-    /// is already there where the server can tell.
+    /// is already there where the server can tell. A failure that leaves the blob in place
+    /// (a racing commit of the same blob) is a success.
     async fn publish(&self, from: &Path, to: &Path, size: u64) -> Result<()> {
+        match self.publish_once(from, to, size).await {
+            Err(e) if !matches!(e, StorageError::UploadNotFound) && self.holds(to, size).await => {
+                tracing::debug!(key = %to, error = %e,
+                    "publishing failed but the blob is there: a racing commit won");
+                Ok(())
+            }
+            result => result,
+        }
+    }
+
+    async fn publish_once(&self, from: &Path, to: &Path, size: u64) -> Result<()> {
         if size > self.max_server_copy {
             return self.publish_by_streaming(from, to).await;
         }
@@ -400,6 +588,50 @@ impl S3BlobStore {
             }
         }
         self.publish(&target, blob, st.size).await
+    }
+}
+
+/// object_store's HTTP client, with every failed attempt logged at `warn`: object_store
+/// retries them (see [`S3Config::max_retries`]) but says so only at `info`, and an operator
+/// wants to see a flaky store before it turns into errors.
+#[derive(Debug)]
+struct WarnOnFailure;
+
+impl HttpConnector for WarnOnFailure {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let client = ReqwestConnector::default().connect(options)?;
+        Ok(HttpClient::new(WarnOnFailureService(client)))
+    }
+}
+
+#[derive(Debug)]
+struct WarnOnFailureService(HttpClient);
+
+#[async_trait]
+impl HttpService for WarnOnFailureService {
+    async fn call(&self, request: HttpRequest) -> std::result::Result<HttpResponse, HttpError> {
+        // The path only: a query may hold a presigned signature.
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let result = self.0.execute(request).await;
+        match &result {
+            Ok(response) => {
+                let status = response.status();
+                if status.is_server_error()
+                    || status == http::StatusCode::TOO_MANY_REQUESTS
+                    || status == http::StatusCode::REQUEST_TIMEOUT
+                {
+                    tracing::warn!(%method, %path, status = status.as_u16(),
+                        "S3 request failed; object_store retries it within storage.max_retries");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%method, %path, kind = ?e.kind(), error = %e,
+                    "S3 request failed; object_store retries it within storage.max_retries \
+                     unless it may have reached the server and is not idempotent");
+            }
+        }
+        result
     }
 }
 
@@ -854,15 +1086,8 @@ impl BlobStore for S3BlobStore {
                     }
                     read => read?,
                 };
-                let payload: PutPayload = data.into_iter().collect();
-                let options = PutOptions {
-                    mode: PutMode::Create,
-                    ..PutOptions::default()
-                };
-                match self.s3.put_opts(&blob, payload, options).await {
-                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-                    Err(e) => return Err(backend(e, "writing a blob")),
-                }
+                self.put_if_absent(&blob, data.into_iter().collect(), size)
+                    .await?;
             }
             Some(mpu) => {
                 let staged = self.path(&keys.multipart(&mpu.nonce));
@@ -903,11 +1128,157 @@ impl BlobStore for S3BlobStore {
         self.delete_quietly(leftovers).await;
         Ok(())
     }
+
+    async fn list_uploads(&self, modified_before: SystemTime) -> Result<Vec<StoredUpload>> {
+        let root = self.path("uploads");
+        // Segments and completed staging objects, by upload id, at their newest.
+        let mut latest: HashMap<String, SystemTime> = HashMap::new();
+        let mut objects = self.s3.list(Some(&root));
+        while let Some(meta) = objects.next().await {
+            let meta = meta.map_err(|e| backend(e, "listing upload objects"))?;
+            if let Some(id) = self.upload_id_of(meta.location.as_ref()) {
+                let modified = SystemTime::from(meta.last_modified);
+                let at = latest.entry(id.to_owned()).or_insert(modified);
+                *at = (*at).max(modified);
+            }
+        }
+        // Multipart uploads hold bytes too, and are not objects until completed.
+        let in_progress = self
+            .list_multipart_uploads(&format!("{root}/"))
+            .await?
+            .unwrap_or_default();
+        for upload in in_progress {
+            let Some(id) = self.upload_id_of(&upload.key) else {
+                continue;
+            };
+            let mut modified = upload.initiated;
+            if modified < modified_before {
+                // Started long ago, perhaps still growing: its parts tell.
+                if let Some(part) = self
+                    .last_part_uploaded(&upload.key, &upload.upload_id)
+                    .await?
+                {
+                    modified = modified.max(part);
+                }
+            }
+            let at = latest.entry(id.to_owned()).or_insert(modified);
+            *at = (*at).max(modified);
+        }
+        Ok(latest
+            .into_iter()
+            .filter(|(_, modified)| *modified < modified_before)
+            .map(|(id, modified)| StoredUpload { id, modified })
+            .collect())
+    }
+
+    async fn remove_orphan(&self, id: &str) -> Result<()> {
+        let dir = self.path(&paths::upload_key(id)?);
+        // Multipart uploads first: an aborted one cannot be completed into a new object.
+        // A server that cannot list them leaves them to the bucket's lifecycle rule
+        // (AbortIncompleteMultipartUpload), as docs/deploy.md asks for.
+        let in_progress = self
+            .list_multipart_uploads(&format!("{dir}/"))
+            .await?
+            .unwrap_or_default();
+        for upload in in_progress {
+            let Ok(path) = Path::parse(&upload.key) else {
+                continue;
+            };
+            match self.s3.abort_multipart(&path, &upload.upload_id).await {
+                Ok(())
+                | Err(object_store::Error::NotFound { .. })
+                | Err(object_store::Error::PermissionDenied { .. }) => {}
+                Err(e) => return Err(backend(e, "aborting an orphaned multipart upload")),
+            }
+        }
+        let objects = self
+            .s3
+            .list(Some(&dir))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        let deleted: Vec<Path> = self
+            .s3
+            .delete_stream(objects)
+            .try_collect()
+            .await
+            .map_err(|e| backend(e, "deleting orphaned upload objects"))?;
+        if !deleted.is_empty() {
+            tracing::debug!(
+                upload = id,
+                objects = deleted.len(),
+                "removed an orphaned upload"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A multipart upload in progress, as ListMultipartUploads names it.
+struct InProgress {
+    key: String,
+    upload_id: String,
+    initiated: SystemTime,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListMultipartUploadsResult {
+    #[serde(default)]
+    is_truncated: bool,
+    next_key_marker: Option<String>,
+    next_upload_id_marker: Option<String>,
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<ListedUpload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedUpload {
+    key: String,
+    upload_id: String,
+    initiated: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPartsResult {
+    #[serde(default)]
+    is_truncated: bool,
+    next_part_number_marker: Option<String>,
+    #[serde(default, rename = "Part")]
+    parts: Vec<ListedPart>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedPart {
+    last_modified: String,
+}
+
+/// An S3 timestamp (`2024-05-01T12:00:00.000Z`).
+fn parse_s3_time(text: &str) -> Result<SystemTime> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(SystemTime::from)
+        .map_err(|e| StorageError::Backend(format!("S3 timestamp {text:?}: {e}")))
+}
+
+/// The `<Code>` of an S3 error document.
+fn s3_error_code(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(text[start..start + len].trim())
+}
+
+fn listing_error(operation: &str, status: u16, body: &[u8]) -> StorageError {
+    let code = s3_error_code(body).unwrap_or("no error code");
+    StorageError::Backend(format!("{operation} answered {status} ({code})"))
 }
 
 #[cfg(test)]
 mod tests {
     use std::io;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use futures::TryStreamExt;
     use md5::Digest as _;
@@ -1199,6 +1570,279 @@ mod tests {
         assert_eq!(read_all(&store, &digest, data.len()).await, data);
     }
 
+    /// The same small blob (one conditional PUT each) committed at once by several replicas:
+    /// the losers' `If-None-Match: *` fails, often as a broken send rather than a clean 412
+    /// (the server answers and closes while the body is still going out). Every racer must
+    /// succeed, since the blob is there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_commits_of_one_small_blob_all_succeed() {
+        let Some(config) = crate::testing::s3_config("racecommit") else {
+            return;
+        };
+        const RACERS: usize = 6;
+        for round in 0..4 {
+            let data = pattern(4 * MIB + round * 1001, 40 + round as u8);
+            let digest = Digest::sha256(&data);
+            let mut racers = Vec::new();
+            for _ in 0..RACERS {
+                let store = S3BlobStore::new(&config).unwrap();
+                let id = unique_id("racecommit");
+                let state = store.begin_upload(&id).await.unwrap();
+                let state = append(&store, &id, &state, 0, &data).await;
+                assert!(parsed(&state).mpu.is_none(), "one PUT, no multipart upload");
+                racers.push((store, id, state));
+            }
+            let start = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+            let commits: Vec<_> = racers
+                .into_iter()
+                .map(|(store, id, state)| {
+                    let (start, digest, len) = (start.clone(), digest.clone(), data.len() as u64);
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        store.commit(&id, &state, len, &digest).await
+                    })
+                })
+                .collect();
+            let mut failures = Vec::new();
+            for commit in commits {
+                if let Err(e) = commit.await.unwrap() {
+                    failures.push(e.to_string());
+                }
+            }
+            assert!(
+                failures.is_empty(),
+                "round {round}: {} of {RACERS} racers failed: {failures:?}",
+                failures.len()
+            );
+            let store = S3BlobStore::new(&config).unwrap();
+            assert_eq!(read_all(&store, &digest, data.len()).await, data);
+        }
+    }
+
+    /// Keys under `uploads/<id>/`, as the bucket holds them.
+    async fn staging_keys(store: &S3BlobStore, id: &str) -> Vec<String> {
+        let dir = store.path(&paths::upload_key(id).unwrap());
+        store
+            .s3
+            .list(Some(&dir))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn orphans_of_racers_and_killed_uploads_are_swept() {
+        let Some(config) = crate::testing::s3_config("orphans") else {
+            return;
+        };
+        let (winner, loser) = (
+            S3BlobStore::new(&config).unwrap(),
+            S3BlobStore::new(&config).unwrap(),
+        );
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        // Two replicas append the same chunk from the same state; the winner's state is
+        // the one recorded and committed, the loser's segment stays behind.
+        let data = pattern(200_000, 30);
+        let id = unique_id("orphan-race");
+        let base = winner.begin_upload(&id).await.unwrap();
+        let won = append(&winner, &id, &base, 0, &data).await;
+        let _lost = append(&loser, &id, &base, 0, &data).await;
+        let digest = Digest::sha256(&data);
+        winner
+            .commit(&id, &won, data.len() as u64, &digest)
+            .await
+            .unwrap();
+        assert_eq!(
+            staging_keys(&winner, &id).await.len(),
+            1,
+            "the loser's segment"
+        );
+        let listed = winner.list_uploads(future).await.unwrap();
+        assert!(listed.iter().any(|u| u.id == id), "{listed:?}");
+        winner.remove_orphan(&id).await.unwrap();
+        assert!(staging_keys(&winner, &id).await.is_empty());
+        assert_eq!(read_all(&winner, &digest, data.len()).await, data);
+
+        // A request killed after its first part went out: a multipart upload and no object
+        // at all, visible only to servers that list multipart uploads.
+        let id = unique_id("orphan-mpu");
+        let state = winner.begin_upload(&id).await.unwrap();
+        let state = append(&winner, &id, &state, 0, &pattern(6 * MIB, 31)).await;
+        assert!(parsed(&state).mpu.is_some());
+        assert!(staging_keys(&winner, &id).await.is_empty());
+        let dir = format!("{}/", winner.path(&paths::upload_key(&id).unwrap()));
+        match winner.list_multipart_uploads(&dir).await.unwrap() {
+            None => eprintln!(
+                "this S3 server cannot list multipart uploads: a bucket lifecycle rule \
+                 (AbortIncompleteMultipartUpload) must collect them"
+            ),
+            Some(found) => {
+                assert_eq!(found.len(), 1, "the killed upload's multipart upload");
+                let listed = winner.list_uploads(future).await.unwrap();
+                assert!(listed.iter().any(|u| u.id == id), "{listed:?}");
+                winner.remove_orphan(&id).await.unwrap();
+                let left = winner.list_multipart_uploads(&dir).await.unwrap();
+                assert!(left.unwrap_or_default().is_empty(), "aborted");
+            }
+        }
+        // Either way removing it succeeds.
+        winner.remove_orphan(&id).await.unwrap();
+    }
+
+    #[test]
+    fn listings_are_parsed_and_keys_mapped_to_uploads() {
+        let uploads = r#"<?xml version="1.0" encoding="UTF-8"?>
+            <ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+              <Bucket>b</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>
+              <NextKeyMarker>p/uploads/u2/mpu-x</NextKeyMarker>
+              <NextUploadIdMarker>id-2</NextUploadIdMarker>
+              <MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>
+              <Upload><Key>p/uploads/u1/mpu-x</Key><UploadId>id-1</UploadId>
+                <Initiator><ID>i</ID></Initiator><StorageClass>STANDARD</StorageClass>
+                <Initiated>2024-05-01T12:00:00.000Z</Initiated></Upload>
+              <Upload><Key>p/uploads/u2/mpu-x</Key><UploadId>id-2</UploadId>
+                <Initiated>2024-05-01T12:00:01Z</Initiated></Upload>
+            </ListMultipartUploadsResult>"#;
+        let page: ListMultipartUploadsResult = quick_xml::de::from_str(uploads).unwrap();
+        assert!(page.is_truncated);
+        assert_eq!(page.uploads.len(), 2);
+        assert_eq!(page.uploads[1].upload_id, "id-2");
+        assert_eq!(page.next_key_marker.as_deref(), Some("p/uploads/u2/mpu-x"));
+        let t = parse_s3_time(&page.uploads[0].initiated).unwrap();
+        assert_eq!(
+            t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
+            1_714_564_800
+        );
+        let empty = r#"<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"#;
+        let page: ListMultipartUploadsResult = quick_xml::de::from_str(empty).unwrap();
+        assert!(page.uploads.is_empty() && !page.is_truncated);
+        let parts = r#"<ListPartsResult><IsTruncated>false</IsTruncated>
+              <Part><PartNumber>1</PartNumber><LastModified>2024-05-01T12:00:00.000Z</LastModified>
+                <ETag>"e"</ETag><Size>5242880</Size></Part>
+              <Part><PartNumber>2</PartNumber><LastModified>2024-05-01T13:00:00.000Z</LastModified>
+                <ETag>"f"</ETag><Size>1</Size></Part></ListPartsResult>"#;
+        let page: ListPartsResult = quick_xml::de::from_str(parts).unwrap();
+        assert_eq!(page.parts.len(), 2);
+        let error = b"<Error><Code>NotImplemented</Code><Message>m</Message></Error>";
+        assert_eq!(s3_error_code(error), Some("NotImplemented"));
+
+        let bucket = |prefix: Option<&str>| {
+            S3BlobStore::new(&S3Config {
+                bucket: "b".to_owned(),
+                prefix: prefix.map(str::to_owned),
+                ..S3Config::default()
+            })
+            .unwrap()
+        };
+        let store = bucket(Some("reg/one"));
+        assert_eq!(store.upload_id_of("reg/one/uploads/u-1/seg-x"), Some("u-1"));
+        assert_eq!(store.upload_id_of("reg/one/blobs/sha256/aa/aa"), None);
+        assert_eq!(store.upload_id_of("reg/other/uploads/u-1/seg-x"), None);
+        assert_eq!(store.upload_id_of("reg/one/uploads/u-1"), None);
+        let store = bucket(None);
+        assert_eq!(store.upload_id_of("uploads/u-2/mpu-y"), Some("u-2"));
+        assert_eq!(store.upload_id_of("uploads/bad.id/mpu-y"), None);
+    }
+
+    /// A fake S3 endpoint that answers 503 to the first `failures` requests and 404 to the
+    /// rest; returns its URL and the count of requests it saw.
+    async fn flaky_endpoint(failures: usize) -> (String, std::sync::Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        // HEAD requests have no body: each header block is one request.
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            let answer = if counter.fetch_add(1, Ordering::SeqCst) < failures {
+                                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+                            } else {
+                                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+                            };
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// Counts the warnings berth-storage logs.
+    #[derive(Clone, Default)]
+    struct WarnCount(std::sync::Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarnCount {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let meta = event.metadata();
+            if *meta.level() == tracing::Level::WARN && meta.target().starts_with("berth_storage") {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_as_configured() {
+        let config = |endpoint: String, max_retries| S3Config {
+            endpoint: Some(endpoint),
+            bucket: "b".to_owned(),
+            access_key_id: "k".to_owned(),
+            secret_access_key: "s".into(),
+            path_style: true,
+            allow_http: true,
+            max_retries,
+            retry_initial_backoff_ms: 1,
+            retry_max_backoff_ms: 5,
+            ..S3Config::default()
+        };
+        let digest = Digest::sha256(b"retried");
+        // Two 503s, then the answer: seen through, after three requests, each failed
+        // attempt logged at warn.
+        let warnings = WarnCount::default();
+        let _log =
+            tracing::subscriber::set_default(tracing_subscriber::layer::SubscriberExt::with(
+                tracing_subscriber::registry(),
+                warnings.clone(),
+            ));
+        let (url, seen) = flaky_endpoint(2).await;
+        let store = S3BlobStore::new(&config(url, 3)).unwrap();
+        let got = store.get(&digest, 0..0).await.err();
+        assert!(matches!(got, Some(StorageError::NotFound)), "{got:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(warnings.0.load(Ordering::SeqCst), 2);
+        // Retries off: the first 503 is the answer.
+        let (url, seen) = flaky_endpoint(2).await;
+        let store = S3BlobStore::new(&config(url, 0)).unwrap();
+        let got = store.get(&digest, 0..0).await.err();
+        assert!(matches!(got, Some(StorageError::Backend(_))), "{got:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }
+
     /// What commit relies on to never replace a blob. A server without it still works
     /// (commit falls back to a plain copy, which replaces identical bytes), but should fail
     /// here so that we know.
@@ -1281,7 +1925,7 @@ mod tests {
     #[test]
     fn config_debug_hides_the_secret_and_endpoints_are_built() {
         let config = S3Config {
-            secret_access_key: "very-secret".to_owned(),
+            secret_access_key: "very-secret".into(),
             ..S3Config::default()
         };
         assert!(!format!("{config:?}").contains("very-secret"));

@@ -39,7 +39,7 @@ pub fn s3_config(test: &str) -> Option<S3Config> {
         bucket: var("TEST_S3_BUCKET"),
         region: std::env::var("TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".to_owned()),
         access_key_id: var("TEST_S3_ACCESS_KEY"),
-        secret_access_key: var("TEST_S3_SECRET_KEY"),
+        secret_access_key: var("TEST_S3_SECRET_KEY").into(),
         path_style: true,
         // Short: s3s-fs fails multipart uploads to keys over ~127 bytes (it puts the
         // base64 key in one file name).
@@ -49,5 +49,6 @@ pub fn s3_config(test: &str) -> Option<S3Config> {
             nanos & 0xffff_ffff_ffff,
             N.fetch_add(1, Ordering::Relaxed)
         )),
+        ..S3Config::default()
     })
 }

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use berth_core::Digest;
 use bytes::Bytes;
@@ -84,6 +85,7 @@ pub async fn run(store: &dyn BlobStore) {
     abort_and_bad_ids(store).await;
     same_blob_twice(store).await;
     short_commit_is_refused(store).await;
+    orphans_are_listed_and_removed(store).await;
 }
 
 async fn round_trip_and_ranges(store: &dyn BlobStore) {
@@ -261,4 +263,81 @@ async fn short_commit_is_refused(store: &dyn BlobStore) {
         .unwrap_err();
     assert!(matches!(err, StorageError::SizeMismatch { .. }), "{err:?}");
     store.abort(&id, &appended.state).await.unwrap();
+}
+
+/// Whether `id` is among the uploads `store` lists as last written before `before`.
+async fn listed(store: &dyn BlobStore, before: SystemTime, id: &str) -> Option<SystemTime> {
+    let uploads = store.list_uploads(before).await.expect("list uploads");
+    uploads.into_iter().find(|u| u.id == id).map(|u| u.modified)
+}
+
+async fn orphans_are_listed_and_removed(store: &dyn BlobStore) {
+    let hour = Duration::from_secs(3600);
+    let (past, future) = (SystemTime::now() - hour, SystemTime::now() + hour);
+    // Bytes of an upload nobody will commit or abort, as after a crash.
+    let id = unique_id("orphan");
+    let state = store.begin_upload(&id).await.unwrap();
+    let appended = store
+        .append(
+            &id,
+            &state,
+            0,
+            &mut body(vec![Bytes::from(pattern(1000, 5))]),
+        )
+        .await
+        .unwrap();
+    let modified = listed(store, future, &id)
+        .await
+        .expect("an upload with bytes is listed");
+    assert!(past < modified && modified < future, "{modified:?}");
+    assert!(
+        listed(store, past, &id).await.is_none(),
+        "written just now, so not older than an hour ago"
+    );
+    store.remove_orphan(&id).await.unwrap();
+    assert!(listed(store, future, &id).await.is_none(), "removed");
+    store.remove_orphan(&id).await.unwrap();
+    assert!(
+        store
+            .commit(
+                &id,
+                &appended.state,
+                1000,
+                &Digest::sha256(&pattern(1000, 5))
+            )
+            .await
+            .is_err(),
+        "a removed upload cannot be committed"
+    );
+    // Committed and aborted uploads leave nothing to sweep.
+    let (committed, aborted) = (unique_id("swept"), unique_id("swept"));
+    let data = pattern(3000, 6);
+    for id in [&committed, &aborted] {
+        let state = store.begin_upload(id).await.unwrap();
+        let appended = store
+            .append(
+                id,
+                &state,
+                0,
+                &mut body(vec![Bytes::copy_from_slice(&data)]),
+            )
+            .await
+            .unwrap();
+        if id == &committed {
+            let digest = Digest::sha256(&data);
+            store
+                .commit(id, &appended.state, 3000, &digest)
+                .await
+                .unwrap();
+        } else {
+            store.abort(id, &appended.state).await.unwrap();
+        }
+        assert!(listed(store, future, id).await.is_none(), "{id} is gone");
+    }
+    for bad in ["../etc", "a/b", ""] {
+        assert!(matches!(
+            store.remove_orphan(bad).await,
+            Err(StorageError::InvalidUploadId)
+        ));
+    }
 }

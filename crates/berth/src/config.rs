@@ -2,11 +2,14 @@
 //! the TOML file (`--config`), environment variables `BERTH__<SECTION>__<KEY>`, command-line
 //! flags.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
+use berth_core::Secret;
+use berth_storage::S3Config;
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -27,14 +30,45 @@ pub struct ServerConfig {
     /// Address and port to listen on.
     pub listen: String,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive
-    /// such as `berth=debug,tower_http=info`).
+    /// such as `berth=debug,berth::access=warn`).
     pub log_level: String,
+    /// `text`: one line per event, coloured only when stderr is a terminal; `json`: one
+    /// JSON object per line, for log collectors.
+    pub log_format: LogFormat,
+    /// When berth answers an error before it has read the request body (a manifest too
+    /// large, a chunk out of order), it reads and discards up to this many bytes of the
+    /// rest, so that the client and any proxy in between see the answer instead of a
+    /// connection closed mid-send. A longer rest is not read: the answer says
+    /// `Connection: close`.
+    pub drain_max_bytes: u64,
+    /// Reading that rest stops after this many seconds (and the answer says
+    /// `Connection: close`).
+    pub drain_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Plain text, one line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
     /// Files on the local filesystem.
+    #[default]
     Fs,
     /// Process memory (lost at exit; for trials and tests).
     Memory,
@@ -42,8 +76,20 @@ pub enum StorageKind {
     S3,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+impl fmt::Display for StorageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StorageKind::Fs => "fs",
+            StorageKind::Memory => "memory",
+            StorageKind::S3 => "s3",
+        })
+    }
+}
+
+/// `[storage]`: `type`, `path`, and the keys of [`S3Config`] (`endpoint`, `bucket`, ...),
+/// declared there once. Deserialized by hand, since serde's `flatten` would let unknown
+/// keys through (it cannot be combined with `deny_unknown_fields`).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct StorageConfig {
     /// Which blob store: `fs`, `memory` or `s3`.
     #[serde(rename = "type")]
@@ -51,23 +97,34 @@ pub struct StorageConfig {
     /// Root directory of the `fs` store (default: `data_dir`; it holds `blobs/` and
     /// `uploads/`, which should be on one filesystem so that commits are renames).
     pub path: Option<PathBuf>,
-    /// `s3`: endpoint of an S3-compatible server (`https://minio.example:9000`); unset
-    /// means AWS.
-    pub endpoint: Option<String>,
-    /// `s3`: the bucket (it must exist).
-    pub bucket: String,
-    /// `s3`: signing region.
-    pub region: String,
-    /// `s3`: access key id.
-    pub access_key_id: String,
-    /// `s3`: secret access key (prefer `BERTH__STORAGE__SECRET_ACCESS_KEY`; never logged).
-    pub secret_access_key: String,
-    /// `s3`: path-style requests (`endpoint/bucket/key`), as MinIO and Ceph expect.
-    pub path_style: bool,
-    /// `s3`: allow a plain-HTTP endpoint.
-    pub allow_http: bool,
-    /// `s3`: key prefix inside the bucket.
-    pub prefix: Option<String>,
+    /// `s3`: the bucket and how to reach it.
+    #[serde(flatten)]
+    pub s3: S3Config,
+}
+
+impl<'de> Deserialize<'de> for StorageConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StorageConfig, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let kind = match table.remove("type") {
+            Some(kind) => StorageKind::deserialize(kind).map_err(D::Error::custom)?,
+            None => StorageKind::default(),
+        };
+        let path = match table.remove("path") {
+            Some(path) => Some(PathBuf::deserialize(path).map_err(D::Error::custom)?),
+            None => None,
+        };
+        // Every other key is S3Config's, which refuses unknown ones.
+        let s3 = S3Config::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let e = e.to_string();
+            let e = e.trim_end();
+            match e.starts_with("unknown field") {
+                true => D::Error::custom(format!("{e}, `type`, `path`")),
+                false => D::Error::custom(e),
+            }
+        })?;
+        Ok(StorageConfig { kind, path, s3 })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -76,7 +133,7 @@ pub struct DatabaseConfig {
     /// Metadata database. Default: the SQLite file `<data_dir>/berth.db`. `sqlite://PATH`
     /// selects another file; `postgres://USER:PASSWORD@HOST:PORT/DB` selects PostgreSQL
     /// (what several replicas share). The password is never logged.
-    pub url: Option<String>,
+    pub url: Option<Secret>,
     /// Connections each replica keeps to PostgreSQL at most.
     pub max_connections: u32,
 }
@@ -88,8 +145,13 @@ pub struct LimitsConfig {
     pub max_manifest_bytes: usize,
     /// Upload sessions untouched for this many seconds are purged.
     pub upload_ttl_secs: u64,
-    /// How often the purge of stale uploads runs, in seconds.
+    /// How often the purge of stale uploads (and the sweep of orphaned upload data) runs,
+    /// in seconds.
     pub upload_purge_interval_secs: u64,
+    /// Upload data in storage that no session knows (left by a crash during a one-request
+    /// upload) is removed once it has been idle this many seconds. Keep it longer than any
+    /// client may pause while sending.
+    pub orphan_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,38 +199,9 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:5000".into(),
             log_level: "info".into(),
-        }
-    }
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig {
-            kind: StorageKind::Fs,
-            path: None,
-            endpoint: None,
-            bucket: String::new(),
-            region: "us-east-1".into(),
-            access_key_id: String::new(),
-            secret_access_key: String::new(),
-            path_style: false,
-            allow_http: false,
-            prefix: None,
-        }
-    }
-}
-
-impl StorageConfig {
-    pub fn s3(&self) -> berth_storage::S3Config {
-        berth_storage::S3Config {
-            endpoint: self.endpoint.clone(),
-            bucket: self.bucket.clone(),
-            region: self.region.clone(),
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: self.secret_access_key.clone(),
-            path_style: self.path_style,
-            allow_http: self.allow_http,
-            prefix: self.prefix.clone(),
+            log_format: LogFormat::Text,
+            drain_max_bytes: 64 * 1024 * 1024,
+            drain_timeout_secs: 30,
         }
     }
 }
@@ -195,6 +228,7 @@ impl Default for LimitsConfig {
             max_manifest_bytes: berth_core::manifest::MAX_MANIFEST_BYTES,
             upload_ttl_secs: 24 * 3600,
             upload_purge_interval_secs: 3600,
+            orphan_grace_secs: 3600,
         }
     }
 }
@@ -208,7 +242,8 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Config> {
-        let mut value = toml::Value::try_from(Config::default())?;
+        // Every field has a serde default: an empty table is the default configuration.
+        let mut value = toml::Value::Table(toml::Table::new());
         if let Some(file) = file {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading config file {}", file.display()))?;
@@ -239,11 +274,11 @@ impl Config {
         if let Some(url) = &self.database.url
             && !["sqlite:", "postgres://", "postgresql://"]
                 .iter()
-                .any(|scheme| url.starts_with(scheme))
+                .any(|scheme| url.expose().starts_with(scheme))
         {
             bail!("database.url must start with sqlite:, postgres:// or postgresql://");
         }
-        if self.storage.kind == StorageKind::S3 && self.storage.bucket.is_empty() {
+        if self.storage.kind == StorageKind::S3 && self.storage.s3.bucket.is_empty() {
             bail!("storage.bucket is required with storage.type = \"s3\"");
         }
         if self.database.max_connections == 0 {
@@ -258,6 +293,7 @@ impl Config {
             limits: berth_service::RegistryLimits {
                 max_manifest_bytes: self.limits.max_manifest_bytes,
                 upload_ttl: Duration::from_secs(self.limits.upload_ttl_secs),
+                orphan_grace: Duration::from_secs(self.limits.orphan_grace_secs),
                 ..Default::default()
             },
             namespaces: berth_service::NamespacePolicy {
@@ -278,8 +314,8 @@ impl Config {
     }
 
     pub fn database(&self) -> Database {
-        match &self.database.url {
-            Some(url) if url.starts_with("postgres") => Database::Postgres(url.clone()),
+        match self.database.url.as_ref().map(Secret::expose) {
+            Some(url) if url.starts_with("postgres") => Database::Postgres(url.to_owned()),
             Some(url) => Database::Sqlite(PathBuf::from(
                 url.trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:"),
@@ -288,16 +324,49 @@ impl Config {
         }
     }
 
-    /// The configuration as TOML with every secret replaced, for the start-up log.
-    pub fn redacted(&self) -> String {
-        let mut shown = self.clone();
-        if let Some(url) = &mut shown.database.url {
-            *url = redact_url_password(url);
-        }
-        if !shown.storage.secret_access_key.is_empty() {
-            shown.storage.secret_access_key = "***".into();
-        }
-        toml::to_string(&shown).unwrap_or_default()
+    /// Logs the effective configuration as one event with a field per key (named as in
+    /// the file: `server.listen`, `storage.bucket`, ...), secrets redacted. Unset options
+    /// are left out. (One event holds at most 32 fields: split it by section past that.)
+    pub fn log_effective(&self) {
+        let (server, storage, s3) = (&self.server, &self.storage, &self.storage.s3);
+        let (database, limits, namespaces) = (&self.database, &self.limits, &self.namespaces);
+        let database_url = database
+            .url
+            .as_ref()
+            .map(|url| redact_url_password(url.expose()));
+        tracing::info!(
+            data_dir = %self.data_dir.display(),
+            server.listen = %server.listen,
+            server.log_level = %server.log_level,
+            server.log_format = %server.log_format,
+            server.drain_max_bytes = server.drain_max_bytes,
+            server.drain_timeout_secs = server.drain_timeout_secs,
+            "storage.type" = %storage.kind,
+            storage.path = storage.path.as_ref().map(|p| p.display().to_string()),
+            storage.endpoint = s3.endpoint.as_deref(),
+            storage.bucket = %s3.bucket,
+            storage.region = %s3.region,
+            storage.access_key_id = %s3.access_key_id,
+            storage.secret_access_key = %s3.secret_access_key,
+            storage.path_style = s3.path_style,
+            storage.allow_http = s3.allow_http,
+            storage.prefix = s3.prefix.as_deref(),
+            storage.max_retries = s3.max_retries,
+            storage.retry_timeout_secs = s3.retry_timeout_secs,
+            storage.retry_initial_backoff_ms = s3.retry_initial_backoff_ms,
+            storage.retry_max_backoff_ms = s3.retry_max_backoff_ms,
+            database.url = database_url,
+            database.max_connections = database.max_connections,
+            limits.max_manifest_bytes = limits.max_manifest_bytes,
+            limits.upload_ttl_secs = limits.upload_ttl_secs,
+            limits.upload_purge_interval_secs = limits.upload_purge_interval_secs,
+            limits.orphan_grace_secs = limits.orphan_grace_secs,
+            namespaces.create_on_push = namespaces.create_on_push,
+            namespaces.public_on_push = namespaces.public_on_push,
+            namespaces.users_create = namespaces.users_create,
+            namespaces.resolve_cache_ms = namespaces.resolve_cache_ms,
+            "effective configuration"
+        );
     }
 }
 
@@ -395,6 +464,82 @@ mod tests {
         assert_eq!(Config::load(None, vec![]).unwrap(), Config::default());
     }
 
+    /// What [`Config::log_effective`] writes as a JSON line, as `berth serve --log-format
+    /// json` would.
+    fn logged(config: &Config) -> serde_json::Map<String, serde_json::Value> {
+        let captured = crate::serve::tests::Captured::default();
+        let subscriber = crate::serve::log_subscriber(
+            LogFormat::Json,
+            tracing_subscriber::EnvFilter::new("info"),
+            captured.clone(),
+            false,
+        );
+        tracing::subscriber::with_default(subscriber, || config.log_effective());
+        let text = captured.text();
+        assert_eq!(text.lines().count(), 1, "one event: {text}");
+        let mut line: serde_json::Map<_, _> = serde_json::from_str(&text).unwrap();
+        assert_eq!(line["message"], "effective configuration");
+        for meta in ["timestamp", "level", "target", "message"] {
+            line.remove(meta);
+        }
+        line
+    }
+
+    /// Every key of a configuration, dotted (`server.listen`), with its value as shown.
+    fn keys(value: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, value) in table {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    keys(value, &path, out);
+                }
+            }
+            _ => out.push(prefix.to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_effective_configuration_is_one_event_with_every_key_and_no_secret() {
+        let env = [
+            ("BERTH__STORAGE__TYPE", "s3"),
+            ("BERTH__STORAGE__PATH", "/srv/blobs"),
+            ("BERTH__STORAGE__ENDPOINT", "http://127.0.0.1:9000"),
+            ("BERTH__STORAGE__BUCKET", "b"),
+            ("BERTH__STORAGE__PREFIX", "reg/"),
+            ("BERTH__STORAGE__SECRET_ACCESS_KEY", "topsecret"),
+            (
+                "BERTH__DATABASE__URL",
+                "postgres://berth:s3cret@db:5432/berth",
+            ),
+        ];
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = Config::load(None, env).unwrap();
+        let line = logged(&config);
+        let text = serde_json::to_string(&line).unwrap();
+        assert!(
+            !text.contains("topsecret") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert_eq!(line["storage.secret_access_key"], "***");
+        assert_eq!(line["database.url"], "postgres://berth:***@db:5432/berth");
+        assert_eq!(line["storage.type"], "s3");
+        assert_eq!(line["server.log_format"], "text");
+        assert_eq!(line["storage.max_retries"], 5);
+        // Every configuration key is a field, and nothing else is.
+        let mut expected = Vec::new();
+        keys(&toml::Value::try_from(&config).unwrap(), "", &mut expected);
+        expected.sort();
+        let mut found: Vec<String> = line.keys().cloned().collect();
+        found.sort();
+        assert_eq!(found, expected);
+        // Unset options are left out.
+        assert!(!logged(&Config::default()).contains_key("storage.endpoint"));
+    }
+
     #[test]
     fn postgres_url_is_selected_and_its_password_never_shown() {
         let env = vec![(
@@ -406,11 +551,10 @@ mod tests {
             c.database(),
             Database::Postgres("postgres://berth:s3cret@db.example:5432/berth".into())
         );
-        let shown = c.redacted();
-        assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(
-            shown.contains("postgres://berth:***@db.example:5432/berth"),
-            "{shown}"
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(
+            logged(&c)["database.url"],
+            "postgres://berth:***@db.example:5432/berth"
         );
         let bad = vec![("BERTH__DATABASE__URL".to_string(), "mysql://x".to_string())];
         assert!(Config::load(None, bad).is_err());
@@ -422,7 +566,8 @@ mod tests {
         let file = dir.path().join("berth.toml");
         std::fs::write(
             &file,
-            "[storage]\ntype = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"b\"\naccess_key_id = \"AK\"\npath_style = true\nallow_http = true\n",
+            "[storage]\ntype = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"b\"\n\
+             access_key_id = \"AK\"\npath_style = true\nallow_http = true\nmax_retries = 2\n",
         )
         .unwrap();
         let env = vec![(
@@ -431,11 +576,16 @@ mod tests {
         )];
         let c = Config::load(Some(&file), env).unwrap();
         assert_eq!(c.storage.kind, StorageKind::S3);
-        let s3 = c.storage.s3();
-        assert_eq!(s3.secret_access_key, "topsecret");
+        let s3 = &c.storage.s3;
+        assert_eq!(s3.secret_access_key.expose(), "topsecret");
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(s3.path_style && s3.allow_http);
-        assert!(!c.redacted().contains("topsecret"));
-        assert!(!format!("{s3:?}").contains("topsecret"));
+        assert_eq!(s3.max_retries, 2);
+        assert_eq!(
+            s3.retry_timeout_secs,
+            S3Config::default().retry_timeout_secs
+        );
+        assert!(!format!("{c:?}").contains("topsecret"));
         let no_bucket = vec![("BERTH__STORAGE__TYPE".to_string(), "s3".to_string())];
         assert!(Config::load(None, no_bucket).is_err());
     }
@@ -444,9 +594,22 @@ mod tests {
     fn unknown_keys_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("berth.toml");
-        std::fs::write(&file, "[server]\nlisten_addr = \"x\"\n").unwrap();
-        assert!(Config::load(Some(&file), vec![]).is_err());
+        for bad in [
+            "[server]\nlisten_addr = \"x\"\n",
+            "[storage]\nbukcet = \"x\"\n",
+            "[storage]\ntype = \"s3\"\nbucket = \"b\"\nsecret_key = \"x\"\n",
+            "[server]\nlog_format = \"xml\"\n",
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let err = Config::load(Some(&file), vec![]).unwrap_err();
+            eprintln!("{bad:?}: {err:#}");
+        }
+        std::fs::write(&file, "[storage]\nbukcet = \"x\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&file), vec![]).unwrap_err());
+        assert!(err.contains("bukcet") && err.contains("`bucket`"), "{err}");
         let env = vec![("BERTH__STORAGE__TYPE".to_string(), "floppy".to_string())];
+        assert!(Config::load(None, env).is_err());
+        let env = vec![("BERTH__STORAGE__EXTRA".to_string(), "1".to_string())];
         assert!(Config::load(None, env).is_err());
     }
 }

@@ -1,18 +1,21 @@
 //! `berth serve`: wire the configured backends into the service and the HTTP application.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use berth_api::AppState;
+use berth_api::{ApiConfig, AppState};
 use berth_meta::{Meta, PostgresMetaStore, SqliteMetaStore};
 use berth_service::Services;
 use berth_storage::{BlobStore, FsBlobStore, MemoryBlobStore, S3BlobStore};
 use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::{Config, Database, StorageKind};
+use crate::config::{Config, Database, LogFormat, StorageKind};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -28,6 +31,9 @@ pub struct ServeArgs {
     /// Log filter (overrides server.log_level).
     #[arg(long)]
     log_level: Option<String>,
+    /// Log format (overrides server.log_format).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -44,14 +50,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(level) = args.log_level {
         config.server.log_level = level;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.server.log_level)
-                .context("invalid log level")?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    tracing::info!(config = %config.redacted(), "effective configuration");
+    if let Some(format) = args.log_format {
+        config.server.log_format = format;
+    }
+    let filter = EnvFilter::try_new(&config.server.log_level).context("invalid log level")?;
+    let ansi = std::io::stderr().is_terminal();
+    tracing::subscriber::set_global_default(log_subscriber(
+        config.server.log_format,
+        filter,
+        std::io::stderr,
+        ansi,
+    ))
+    .context("installing the logger")?;
+    config.log_effective();
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
@@ -62,7 +73,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         StorageKind::Memory => Arc::new(MemoryBlobStore::new()),
         StorageKind::S3 => {
-            Arc::new(S3BlobStore::new(&config.storage.s3()).context("configuring S3 storage")?)
+            Arc::new(S3BlobStore::new(&config.storage.s3).context("configuring S3 storage")?)
         }
     };
     let meta = match config.database() {
@@ -85,7 +96,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_rx,
     );
 
-    let app = berth_api::router(AppState::new(services));
+    let api = ApiConfig {
+        drain: berth_api::drain::DrainLimits {
+            max_bytes: config.server.drain_max_bytes,
+            timeout: Duration::from_secs(config.server.drain_timeout_secs),
+        },
+    };
+    let app = berth_api::router(AppState::new(services, api));
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
@@ -107,6 +124,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The logger: plain text (coloured only if `ansi`, which `serve` sets when stderr is a
+/// terminal) or one JSON object per line, event fields at the top level and the current
+/// span (the request's, with its id) under `span`.
+pub fn log_subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    ansi: bool,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish()),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -120,4 +165,59 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log writer that keeps what it is given.
+    #[derive(Clone, Default)]
+    pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        pub fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'w self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn text_logs_have_no_colour_codes_unless_asked() {
+        for ansi in [false, true] {
+            let captured = Captured::default();
+            let subscriber = log_subscriber(
+                LogFormat::Text,
+                EnvFilter::new("info"),
+                captured.clone(),
+                ansi,
+            );
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::warn!(answer = 42, "hello");
+            });
+            let text = captured.text();
+            assert!(text.contains("hello") && text.contains("42"), "{text}");
+            assert_eq!(text.contains('\x1b'), ansi, "{text:?}");
+        }
+    }
 }

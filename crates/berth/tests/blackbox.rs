@@ -1073,3 +1073,76 @@ async fn cli_lists_shows_and_deletes() {
     assert!(!ok, "catalog against a dead server succeeded: {stdout}");
     assert!(stderr.contains("contacting"), "{stderr}");
 }
+
+/// Regression (issue 11): a one-request upload (`POST ?digest=`) killed half-way left its
+/// partial file under `uploads/` with no session row, and nothing ever removed it. After a
+/// restart the orphan sweep removes it once it is older than the grace period, and leaves a
+/// live session's data alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_kill_9_leaves_in_the_upload_area_is_swept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let env: Vec<(String, String)> = [
+        ("BERTH__LIMITS__ORPHAN_GRACE_SECS", "1"),
+        ("BERTH__LIMITS__UPLOAD_PURGE_INTERVAL_SECS", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut berth = Berth::start_with_env(&data, &env);
+    let client = http();
+    let uploads = data.join("uploads");
+    let files = || std::fs::read_dir(&uploads).map_or(0, |d| d.count());
+
+    // A session that stays: its data must survive every sweep.
+    let mut rng = Rng::new("orphans");
+    let kept = rng.bytes(64 * 1024);
+    let session = start_upload(&client, &berth.url(), "ns/orphans")
+        .await
+        .unwrap();
+    let session = patch_chunk(&client, &berth.url(), &session, 0, &kept)
+        .await
+        .unwrap();
+    assert_eq!(files(), 1);
+
+    // A monolithic upload that berth is in the middle of receiving when it dies.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let digest = sha256(b"never finished");
+    let url = format!(
+        "{}/v2/ns/orphans/blobs/uploads/?digest={digest}",
+        berth.url()
+    );
+    let body = reqwest::Body::wrap_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let pending = tokio::spawn(http().post(&url).body(body).send());
+    tx.send(Ok(rng.bytes(1024 * 1024))).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while files() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached storage"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    berth.kill();
+    let _ = pending.await;
+    assert_eq!(files(), 2, "the partial upload is left behind by the kill");
+
+    let berth = Berth::start_with_env(&data, &env);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while files() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the orphan was not swept: {:?}",
+            std::fs::read_dir(&uploads).unwrap().collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The session survived and still finishes.
+    let session = resolve(&berth.url(), &session);
+    finish_upload(&client, &session, &sha256(&kept))
+        .await
+        .unwrap();
+    assert_eq!(files(), 0, "the upload area is empty");
+}

@@ -18,7 +18,7 @@ fn scale_out_env(s3: &berth_storage::S3Config, database_url: &str) -> Vec<(Strin
         ("BERTH__STORAGE__ACCESS_KEY_ID", s3.access_key_id.clone()),
         (
             "BERTH__STORAGE__SECRET_ACCESS_KEY",
-            s3.secret_access_key.clone(),
+            s3.secret_access_key.expose().to_owned(),
         ),
         ("BERTH__STORAGE__PATH_STYLE", "true".to_owned()),
         ("BERTH__STORAGE__ALLOW_HTTP", "true".to_owned()),

@@ -7,43 +7,33 @@ pub mod error;
 mod handlers;
 pub mod responses;
 
-use axum::body::HttpBody;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, header};
+use http::HeaderValue;
 
 pub use endpoint::OciEndpoint;
 pub use error::{OciCode, OciError};
 
 use crate::AppState;
+use crate::access_log::RouteTemplate;
 use crate::caller::{AuthError, authenticate};
 
-/// The single entry point for everything under `/v2`.
+/// The single entry point for everything under `/v2`. (An error answered before the body
+/// was read is drained by the router's drain layer.)
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
-    let has_body = request.body().size_hint().exact() != Some(0);
     let (parts, body) = request.into_parts();
+    let mut template = "/v2/{*rest}";
     let result = async {
         let endpoint = OciEndpoint::parse(&parts.method, parts.uri.path(), parts.uri.query())?;
+        template = endpoint.template();
         let caller = authenticate(&state, &parts.headers)
             .await
             .map_err(OciError::from)?;
         handlers::handle(&state, &caller, endpoint, &parts.headers, body).await
     }
     .await;
-    let mut response = match result {
-        Ok(response) => response,
-        Err(error) => {
-            let mut response = error.into_response();
-            if has_body {
-                // The body may be unread: the connection cannot carry another request, so
-                // say so rather than let the client's next request fail.
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            response
-        }
-    };
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(RouteTemplate(template));
     response.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),

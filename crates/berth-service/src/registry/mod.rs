@@ -37,6 +37,9 @@ pub struct RegistryLimits {
     pub upload_ttl: Duration,
     /// The largest config blob read for tag details.
     pub max_config_bytes: u64,
+    /// Upload data in storage that no session knows is removed once it has been idle this
+    /// long: longer than any single request may write without pause.
+    pub orphan_grace: Duration,
 }
 
 impl Default for RegistryLimits {
@@ -45,6 +48,7 @@ impl Default for RegistryLimits {
             max_manifest_bytes: manifest::MAX_MANIFEST_BYTES,
             upload_ttl: Duration::from_secs(24 * 3600),
             max_config_bytes: 4 * 1024 * 1024,
+            orphan_grace: Duration::from_secs(3600),
         }
     }
 }

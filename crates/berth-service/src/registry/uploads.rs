@@ -277,8 +277,8 @@ impl UploadService {
     }
 
     /// POST with `?digest=`: the whole blob in one request. No session is recorded: if
-    /// berth dies midway, what storage holds of it is an orphan that the orphan sweep
-    /// removes after its grace period.
+    /// berth dies midway, what storage holds of it is an orphan that
+    /// [`UploadService::sweep_orphans`] removes after its grace period.
     pub async fn upload_whole(
         &self,
         repo: &RepositoryRow,
@@ -296,6 +296,25 @@ impl UploadService {
             digest: digest.clone(),
             size,
         })
+    }
+
+    /// Removes what storage holds for uploads the database does not know (a whole-blob
+    /// upload or a racing append cut off by a crash) once it has not been written to for
+    /// the orphan grace period. Returns how many.
+    pub async fn sweep_orphans(&self) -> Result<u64> {
+        let before = std::time::SystemTime::now() - self.store.limits.orphan_grace;
+        let mut removed = 0;
+        for stored in self.store.blobs.list_uploads(before).await? {
+            let known = match stored.id.parse::<UploadId>() {
+                Ok(id) => self.store.meta.uploads.get_upload(&id).await?.is_some(),
+                Err(_) => false,
+            };
+            if !known {
+                self.store.blobs.remove_orphan(&stored.id).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Forgets uploads untouched for longer than the upload TTL. Returns how many.
