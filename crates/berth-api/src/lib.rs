@@ -23,6 +23,25 @@ pub use caller::{AuthError, Authenticated};
 pub struct ApiConfig {
     /// How much of an unread request body an error answer waits for.
     pub drain: drain::DrainLimits,
+    /// How clients reach berth (`https://registry.example.com`); unset: the request's Host.
+    pub external_url: Option<String>,
+}
+
+impl ApiConfig {
+    /// The registry's address as image references write it (`registry.example.com`,
+    /// `127.0.0.1:5000`): from `external_url`, else the request's `Host`.
+    pub fn registry_host(&self, headers: &http::HeaderMap) -> String {
+        if let Some(url) = &self.external_url {
+            let host = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+            return host.trim_end_matches('/').to_owned();
+        }
+        headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+            .unwrap_or("localhost")
+            .to_owned()
+    }
 }
 
 /// What every handler can reach: the services, and how the surfaces are configured.

@@ -44,6 +44,10 @@ pub struct ServerConfig {
     /// Reading that rest stops after this many seconds (and the answer says
     /// `Connection: close`).
     pub drain_timeout_secs: u64,
+    /// How clients reach berth, e.g. `https://registry.example.com` (behind a proxy or load
+    /// balancer). Used where berth names itself: image addresses in listings (`path`,
+    /// `registryUrl`), the registry address, login realms. Unset: the request's `Host`.
+    pub external_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -202,6 +206,7 @@ impl Default for ServerConfig {
             log_format: LogFormat::Text,
             drain_max_bytes: 64 * 1024 * 1024,
             drain_timeout_secs: 30,
+            external_url: None,
         }
     }
 }
@@ -265,6 +270,11 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.server.external_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("server.external_url must start with http:// or https://");
+        }
         if self.limits.max_manifest_bytes == 0 {
             bail!("limits.max_manifest_bytes must be positive");
         }
@@ -341,6 +351,7 @@ impl Config {
             server.log_format = %server.log_format,
             server.drain_max_bytes = server.drain_max_bytes,
             server.drain_timeout_secs = server.drain_timeout_secs,
+            server.external_url = server.external_url.as_deref(),
             "storage.type" = %storage.kind,
             storage.path = storage.path.as_ref().map(|p| p.display().to_string()),
             storage.endpoint = s3.endpoint.as_deref(),

@@ -101,6 +101,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_bytes: config.server.drain_max_bytes,
             timeout: Duration::from_secs(config.server.drain_timeout_secs),
         },
+        external_url: config.server.external_url.clone(),
     };
     let app = berth_api::router(AppState::new(services, api));
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
