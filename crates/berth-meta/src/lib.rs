@@ -3,8 +3,9 @@
 //! lives in this crate, one folder per dialect, one file per aggregate.
 //!
 //! The store is split into small traits, one per aggregate ([`UploadStore`],
-//! [`ArtifactStore`], [`RepositoryStore`], [`LeaseStore`]), each with its own shared test suite
-//! (feature `testsuite`). [`Meta`] bundles one implementation of all of them.
+//! [`ArtifactStore`], [`RepositoryStore`], [`LeaseStore`], [`UserStore`], [`AuditStore`]), each
+//! with its own shared test suite (feature `testsuite`). [`Meta`] bundles one implementation
+//! of all of them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +22,14 @@ mod sqlite;
 pub mod testing;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
+mod users;
 
 pub use postgres::PostgresMetaStore;
 pub use sqlite::SqliteMetaStore;
+pub use users::{
+    AuditEntry, AuditQuery, AuditRow, AuditStore, CredentialChanges, CredentialKind, CredentialRow,
+    NewCredential, NewUser, UserKind, UserRow, UserStore, UserUpdate,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -615,7 +621,9 @@ pub trait LeaseStore: Send + Sync + 'static {
 }
 
 /// Everything a metadata backend implements.
-pub trait MetaBackend: UploadStore + ArtifactStore + RepositoryStore + LeaseStore {
+pub trait MetaBackend:
+    UploadStore + ArtifactStore + RepositoryStore + LeaseStore + UserStore + AuditStore
+{
     /// A short name for logs (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
 }
@@ -628,6 +636,8 @@ pub struct Meta {
     pub artifacts: Arc<dyn ArtifactStore>,
     pub repositories: Arc<dyn RepositoryStore>,
     pub leases: Arc<dyn LeaseStore>,
+    pub users: Arc<dyn UserStore>,
+    pub audit: Arc<dyn AuditStore>,
 }
 
 impl Meta {
@@ -637,7 +647,9 @@ impl Meta {
             uploads: backend.clone(),
             artifacts: backend.clone(),
             repositories: backend.clone(),
-            leases: backend,
+            leases: backend.clone(),
+            users: backend.clone(),
+            audit: backend,
         }
     }
 }

@@ -4,11 +4,11 @@
 
 use crate::rows::{
     MANIFEST_INFO_COLUMNS, NAMESPACE_COLUMNS, REPOSITORY_COLUMNS, REPOSITORY_FROM, TAG_COLUMNS,
-    TAG_FROM,
+    TAG_FROM, USER_COLUMNS,
 };
 use crate::{
-    Direction, ManifestOrder, ManifestQuery, NamespaceOrder, NamespaceQuery, Page, RepoId,
-    RepositoryOrder, RepositoryQuery, TagOrder, TagQuery, Visibility,
+    AuditQuery, Direction, ManifestOrder, ManifestQuery, NamespaceOrder, NamespaceQuery, Page,
+    RepoId, RepositoryOrder, RepositoryQuery, TagOrder, TagQuery, UserKind, Visibility,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,6 +336,46 @@ pub(crate) fn visible_blob(dialect: Dialect, digest: &str, visibility: &Visibili
         );
     sql.visible_repositories(visibility);
     sql.push(")");
+    sql
+}
+
+pub(crate) fn users(dialect: Dialect, kind: Option<UserKind>, page: &Page) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(USER_COLUMNS)
+        .push(", COUNT(*) OVER () AS total FROM users u WHERE TRUE");
+    if let Some(kind) = kind {
+        sql.push(" AND u.kind = ").text_arg(kind.as_str());
+    }
+    sql.push(" ORDER BY u.name");
+    sql.page(page);
+    sql
+}
+
+/// Audit entries, newest first.
+pub(crate) fn audit(dialect: Dialect, q: &AuditQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push(
+        "SELECT a.id, a.at, a.actor, a.action, a.resource, a.source, a.result, a.detail, \
+         COUNT(*) OVER () AS total FROM audit_log a WHERE TRUE",
+    );
+    if let Some(actor) = &q.actor {
+        sql.push(" AND a.actor = ").text_arg(actor);
+    }
+    if let Some(action) = &q.action {
+        sql.push(" AND a.action = ").text_arg(action);
+    }
+    if let Some(resource) = &q.resource {
+        sql.starts_with("a.resource", resource);
+    }
+    if let Some(since) = q.since {
+        sql.push(" AND a.at >= ").int_arg(since);
+    }
+    if let Some(until) = q.until {
+        sql.push(" AND a.at < ").int_arg(until);
+    }
+    sql.push(" ORDER BY a.at DESC, a.id DESC");
+    sql.page(&q.page);
     sql
 }
 

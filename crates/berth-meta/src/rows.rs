@@ -5,8 +5,8 @@
 use berth_core::{Digest, Level, RepoName};
 
 use crate::{
-    ManifestInfo, MemberRow, MetaError, NamespaceRow, RepoId, RepoKind, RepositoryRow, Result,
-    TagRow, UploadRecord,
+    AuditEntry, AuditRow, CredentialKind, CredentialRow, ManifestInfo, MemberRow, MetaError,
+    NamespaceRow, RepoId, RepoKind, RepositoryRow, Result, TagRow, UploadRecord, UserKind, UserRow,
 };
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest> {
@@ -294,4 +294,129 @@ where
         items,
         total: count(total),
     })
+}
+
+fn level_of(namespace: Option<String>, level: Option<i64>) -> Result<Option<(String, Level)>> {
+    match (namespace, level) {
+        (Some(ns), Some(level)) => Ok(Some((
+            ns,
+            Level::from_i64(level).ok_or_else(|| MetaError::Corrupt(format!("level {level}")))?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) const USER_COLUMNS: &str = "u.id, u.name, u.password_hash, u.admin, u.kind, \
+     u.robot_namespace, u.robot_level, u.expires_at, u.disabled, u.credentials_changed_at, \
+     u.created_at, u.updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserDbRow {
+    id: i64,
+    name: String,
+    password_hash: Option<String>,
+    admin: bool,
+    kind: String,
+    robot_namespace: Option<String>,
+    robot_level: Option<i64>,
+    expires_at: Option<i64>,
+    disabled: bool,
+    credentials_changed_at: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserDbRow> for UserRow {
+    type Error = MetaError;
+    fn try_from(r: UserDbRow) -> Result<UserRow> {
+        Ok(UserRow {
+            id: r.id,
+            kind: UserKind::parse(&r.kind)
+                .ok_or_else(|| MetaError::Corrupt(format!("user kind {:?}", r.kind)))?,
+            robot: level_of(r.robot_namespace, r.robot_level)?,
+            name: r.name,
+            password_hash: r.password_hash,
+            admin: r.admin,
+            expires_at: r.expires_at,
+            disabled: r.disabled,
+            credentials_changed_at: r.credentials_changed_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Columns of a credential row; the query joins `users u` on `credentials c`.
+pub(crate) const CREDENTIAL_COLUMNS: &str = "c.id, c.user_id, u.name AS user_name, c.kind, \
+     c.name, c.secret_hash, c.secret_sealed, c.namespace, c.level, c.expires_at, c.revoked_at, \
+     c.last_used_at, c.created_at";
+
+pub(crate) const CREDENTIAL_FROM: &str = "FROM credentials c JOIN users u ON u.id = c.user_id";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CredentialDbRow {
+    id: String,
+    user_id: i64,
+    user_name: String,
+    kind: String,
+    name: String,
+    secret_hash: Option<String>,
+    secret_sealed: Option<Vec<u8>>,
+    namespace: Option<String>,
+    level: Option<i64>,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<CredentialDbRow> for CredentialRow {
+    type Error = MetaError;
+    fn try_from(r: CredentialDbRow) -> Result<CredentialRow> {
+        Ok(CredentialRow {
+            kind: CredentialKind::parse(&r.kind)
+                .ok_or_else(|| MetaError::Corrupt(format!("credential kind {:?}", r.kind)))?,
+            limit: level_of(r.namespace, r.level)?,
+            id: r.id,
+            user_id: r.user_id,
+            user_name: r.user_name,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            secret_sealed: r.secret_sealed,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditDbRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    resource: String,
+    source: String,
+    result: String,
+    detail: String,
+}
+
+impl TryFrom<AuditDbRow> for AuditRow {
+    type Error = MetaError;
+    fn try_from(r: AuditDbRow) -> Result<AuditRow> {
+        Ok(AuditRow {
+            id: r.id,
+            entry: AuditEntry {
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                resource: r.resource,
+                source: r.source,
+                result: r.result,
+                detail: r.detail,
+            },
+        })
+    }
 }

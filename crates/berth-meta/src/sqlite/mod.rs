@@ -11,6 +11,7 @@
 mod artifacts;
 mod repositories;
 mod uploads;
+mod users;
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,6 +6,7 @@ mod artifacts;
 mod leases;
 mod repositories;
 mod uploads;
+mod users;
 
 use std::sync::Arc;
 use std::task::Poll;
@@ -22,6 +23,7 @@ pub async fn run<B: MetaBackend>(backend: &Arc<B>) {
     repositories::run(&meta).await;
     artifacts::run(&meta).await;
     leases::run(&meta).await;
+    users::run(&meta).await;
 }
 
 /// What must hold when several replicas share one database: each is its own backend (own
