@@ -119,7 +119,8 @@ wait_v2() { # URL: until GET /v2/ answers 200
 # start_berth ARGS... : berth serve on a free port (it prints where it listens).
 start_berth() {
   local out=$WORK/berth.out
-  env "${BERTH_ENV[@]}" "$BERTH_BIN" serve --listen 127.0.0.1:0 --log-level warn "$@" >"$out" 2>"$WORK/berth.err" &
+  # Like distribution here, without authentication (its token figures are measured apart).
+  env BERTH__AUTH__ENABLED=false "${BERTH_ENV[@]}" "$BERTH_BIN" serve --listen 127.0.0.1:0 --log-level warn "$@" >"$out" 2>"$WORK/berth.err" &
   PID[berth]=$!
   STARTED_PIDS+=("${PID[berth]}")
   local i line=

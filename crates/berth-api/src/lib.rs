@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod caller;
 pub mod drain;
 pub mod oci;
+pub mod token;
 
 use std::sync::Arc;
 
@@ -25,9 +26,27 @@ pub struct ApiConfig {
     pub drain: drain::DrainLimits,
     /// How clients reach berth (`https://registry.example.com`); unset: the request's Host.
     pub external_url: Option<String>,
+    /// Whether `X-Forwarded-For` and `X-Forwarded-Proto` are believed (behind a proxy that
+    /// sets them).
+    pub trust_forwarded: bool,
 }
 
 impl ApiConfig {
+    /// berth's base URL as clients reach it (`https://registry.example.com`), for links and
+    /// the token realm: `external_url`, else the request's scheme and Host.
+    pub fn base_url(&self, headers: &http::HeaderMap) -> String {
+        if let Some(url) = &self.external_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let scheme = headers
+            .get("x-forwarded-proto")
+            .filter(|_| self.trust_forwarded)
+            .and_then(|v| v.to_str().ok())
+            .filter(|p| *p == "https" || *p == "http")
+            .unwrap_or("http");
+        format!("{scheme}://{}", self.registry_host(headers))
+    }
+
     /// The registry's address as image references write it (`registry.example.com`,
     /// `127.0.0.1:5000`): from `external_url`, else the request's `Host`.
     pub fn registry_host(&self, headers: &http::HeaderMap) -> String {
@@ -69,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
+        .merge(token::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         // Outside the handlers: an error answer waits for the rest of the request body.

@@ -64,13 +64,13 @@ impl Reply {
     }
 }
 
-fn app(blobs: Arc<dyn BlobStore>, meta: Meta, limits: RegistryLimits) -> Router {
+async fn app(blobs: Arc<dyn BlobStore>, meta: Meta, limits: RegistryLimits) -> Router {
     let config = ServiceConfig {
         limits,
         ..Default::default()
     };
     berth_api::router(AppState::new(
-        Arc::new(Services::new(blobs, meta, config)),
+        Arc::new(Services::start(blobs, meta, config).await.unwrap()),
         Default::default(),
     ))
 }
@@ -85,7 +85,7 @@ async fn embedded(limits: RegistryLimits) -> TestRegistry {
             .unwrap(),
     ));
     TestRegistry {
-        app: app(blobs, meta, limits),
+        app: app(blobs, meta, limits).await,
         _dir: Some(dir),
     }
 }
@@ -104,7 +104,7 @@ where
         let blobs = Arc::new(S3BlobStore::new(&s3).unwrap());
         let meta = Meta::new(Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap()));
         case(TestRegistry {
-            app: app(blobs, meta, RegistryLimits::default()),
+            app: app(blobs, meta, RegistryLimits::default()).await,
             _dir: None,
         })
         .await;
@@ -1396,7 +1396,7 @@ async fn create_on_push_off_refuses_unknown_namespaces() {
     ));
     let mut config = ServiceConfig::default();
     config.namespaces.create_on_push = false;
-    let services = Arc::new(Services::new(blobs, meta, config));
+    let services = Arc::new(Services::start(blobs, meta, config).await.unwrap());
     let reg = TestRegistry {
         app: berth_api::router(AppState::new(services.clone(), Default::default())),
         _dir: Some(dir),
@@ -1418,7 +1418,7 @@ async fn create_on_push_off_refuses_unknown_namespaces() {
     services
         .repositories
         .create_namespace(
-            &berth_core::Caller::Anonymous,
+            &berth_core::Caller::anonymous(),
             &berth_service::NamespaceSpec {
                 name: "newns".into(),
                 ..Default::default()

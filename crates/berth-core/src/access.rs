@@ -2,6 +2,8 @@
 //! to. Pure types; the policy that decides lives in berth-service's access service.
 
 use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::name::{NamespaceName, RepoName};
 
@@ -130,13 +132,35 @@ impl Scope {
     }
 }
 
+/// One grant of a registry token: actions on a repository (or, for `registry:catalog:*`,
+/// on the registry), as the Docker token spec's `access` claim lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Grant {
+    /// `None`: the registry itself (the catalog).
+    pub repository: Option<RepoName>,
+    pub actions: Vec<Action>,
+}
+
+impl Grant {
+    /// Whether the grant covers `level` on `resource`.
+    pub fn covers(&self, resource: &Resource, level: Level) -> bool {
+        match (resource, &self.repository) {
+            (Resource::Repository(name), Some(granted)) if name == granted => {
+                self.actions.iter().any(|a| a.level() >= level)
+            }
+            (Resource::Registry, None) => true,
+            _ => false,
+        }
+    }
+}
+
 /// Who is calling, as authentication established it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Caller {
+pub enum Identity {
     /// No credentials.
     #[default]
     Anonymous,
-    /// A user (or a robot account) that proved who it is.
+    /// A user that proved who it is (with a password, or a token of its own).
     User {
         name: String,
         admin: bool,
@@ -144,30 +168,67 @@ pub enum Caller {
         /// level); `None` when it carries all of the user's rights.
         limit: Option<(NamespaceName, Level)>,
     },
+    /// A robot account: `level` in `namespace`, nothing elsewhere (but what is public).
+    Robot {
+        name: String,
+        namespace: NamespaceName,
+        level: Level,
+    },
+    /// The bearer of a registry token: exactly what the token grants, decided when it was
+    /// issued (`subject` is the user it was issued to, if any).
+    Granted {
+        subject: Option<String>,
+        grants: Arc<[Grant]>,
+    },
+}
+
+/// The caller of a request: who, and from where.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub identity: Identity,
+    /// The client's address, as far as berth can tell.
+    pub source: Option<IpAddr>,
 }
 
 impl Caller {
+    pub fn anonymous() -> Caller {
+        Caller::default()
+    }
+
+    pub fn new(identity: Identity) -> Caller {
+        Caller {
+            identity,
+            source: None,
+        }
+    }
+
     pub fn user(name: impl Into<String>) -> Caller {
-        Caller::User {
+        Caller::new(Identity::User {
             name: name.into(),
             admin: false,
             limit: None,
-        }
+        })
     }
 
     pub fn admin(name: impl Into<String>) -> Caller {
-        Caller::User {
+        Caller::new(Identity::User {
             name: name.into(),
             admin: true,
             limit: None,
-        }
+        })
     }
 
-    /// The user's name; `None` when anonymous.
+    pub fn with_source(mut self, source: Option<IpAddr>) -> Caller {
+        self.source = source;
+        self
+    }
+
+    /// The user's (or robot's) name; `None` when anonymous.
     pub fn name(&self) -> Option<&str> {
-        match self {
-            Caller::Anonymous => None,
-            Caller::User { name, .. } => Some(name),
+        match &self.identity {
+            Identity::Anonymous => None,
+            Identity::User { name, .. } | Identity::Robot { name, .. } => Some(name),
+            Identity::Granted { subject, .. } => subject.as_deref(),
         }
     }
 
@@ -177,11 +238,17 @@ impl Caller {
     }
 
     pub fn is_admin(&self) -> bool {
-        matches!(self, Caller::User { admin: true, .. })
+        matches!(self.identity, Identity::User { admin: true, .. })
     }
 
     pub fn is_anonymous(&self) -> bool {
-        matches!(self, Caller::Anonymous)
+        self.name().is_none()
+    }
+
+    /// The client's address for logs and the audit log.
+    pub fn source_text(&self) -> String {
+        self.source
+            .map_or_else(|| "-".to_owned(), |ip| ip.to_string())
     }
 }
 
@@ -206,5 +273,13 @@ mod tests {
         );
         assert_eq!(Caller::default().display_name(), "anonymous");
         assert!(Caller::admin("root").is_admin());
+        let repo: RepoName = "ns/app".parse().unwrap();
+        let grant = Grant {
+            repository: Some(repo.clone()),
+            actions: vec![Action::Pull],
+        };
+        assert!(grant.covers(&Resource::Repository(repo.clone()), Level::Read));
+        assert!(!grant.covers(&Resource::Repository(repo), Level::Write));
+        assert!(!grant.covers(&Resource::Registry, Level::Read));
     }
 }

@@ -6,8 +6,9 @@ pub mod digest;
 pub mod manifest;
 pub mod name;
 pub mod secret;
+pub mod time;
 
-pub use access::{Action, Caller, Level, Resource, Scope};
+pub use access::{Action, Caller, Grant, Identity, Level, Resource, Scope};
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use manifest::{Descriptor, ManifestError, ManifestKind, ParsedManifest};
 pub use name::{NameError, NamespaceName, Reference, RepoName, Tag, UploadId};

@@ -103,8 +103,12 @@ pub enum Visibility {
     /// Everything (administrators; and everyone until authentication is configured).
     #[default]
     All,
-    /// Public namespaces and repositories, and those where `member` (if any) is a member.
-    PublicOr { member: Option<String> },
+    /// Public namespaces and repositories, those where `member` (if any) is a member, and
+    /// those of `namespace` (if any: a robot's, or a token's limit).
+    PublicOr {
+        member: Option<String>,
+        namespace: Option<String>,
+    },
 }
 
 /// Hosted repositories hold what is pushed; proxy repositories cache an upstream.

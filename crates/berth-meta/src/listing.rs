@@ -125,38 +125,39 @@ impl Sql {
     fn visible_repositories(&mut self, visibility: &Visibility) -> &mut Sql {
         match visibility {
             Visibility::All => self,
-            Visibility::PublicOr { member } => {
+            Visibility::PublicOr { member, namespace } => {
                 self.push(" AND (COALESCE(r.is_public, n.is_public) = TRUE");
-                if let Some(member) = member {
-                    self.push(
-                        " OR n.id IN (SELECT namespace_id FROM namespace_members WHERE username = ",
-                    )
-                    .text_arg(member)
-                    .push(")");
-                }
-                self.push(")")
+                self.visible_own(member.as_deref(), namespace.as_deref())
+                    .push(")")
             }
         }
     }
 
-    /// Namespaces (alias `n`) that `visibility` shows: public ones, those the member belongs
-    /// to, and those holding a public repository.
+    /// ` OR` the namespaces (alias `n`) the member belongs to, or the one named.
+    fn visible_own(&mut self, member: Option<&str>, namespace: Option<&str>) -> &mut Sql {
+        if let Some(member) = member {
+            self.push(" OR n.id IN (SELECT namespace_id FROM namespace_members WHERE username = ")
+                .text_arg(member)
+                .push(")");
+        }
+        if let Some(namespace) = namespace {
+            self.push(" OR n.name = ").text_arg(namespace);
+        }
+        self
+    }
+
+    /// Namespaces (alias `n`) that `visibility` shows: public ones, the caller's own, and
+    /// those holding a public repository.
     fn visible_namespaces(&mut self, visibility: &Visibility) -> &mut Sql {
         match visibility {
             Visibility::All => self,
-            Visibility::PublicOr { member } => {
+            Visibility::PublicOr { member, namespace } => {
                 self.push(
                     " AND (n.is_public = TRUE OR EXISTS (SELECT 1 FROM repositories pr \
                      WHERE pr.namespace_id = n.id AND pr.is_public = TRUE)",
                 );
-                if let Some(member) = member {
-                    self.push(
-                        " OR n.id IN (SELECT namespace_id FROM namespace_members WHERE username = ",
-                    )
-                    .text_arg(member)
-                    .push(")");
-                }
-                self.push(")")
+                self.visible_own(member.as_deref(), namespace.as_deref())
+                    .push(")")
             }
         }
     }
@@ -409,6 +410,7 @@ mod tests {
             search: Some("a_b%".into()),
             visibility: Visibility::PublicOr {
                 member: Some("u".into()),
+                namespace: None,
             },
             ..Default::default()
         };

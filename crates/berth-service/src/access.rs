@@ -3,7 +3,7 @@
 //! resource's namespace (members and their levels, visibility) and answers allow, or a denial
 //! that does not leak what the caller may not see.
 
-use berth_core::{Caller, Level, Resource, Scope};
+use berth_core::{Caller, Identity, Level, Resource, Scope};
 use berth_meta::{Meta, NamespaceRow, RepositoryRow, Visibility};
 
 use crate::{Entity, Result, ServiceError};
@@ -58,12 +58,64 @@ impl AccessService {
     /// Which namespaces and repositories the caller's listings may show.
     pub fn visibility(&self, caller: &Caller) -> Visibility {
         if self.is_admin(caller) {
-            Visibility::All
-        } else {
-            Visibility::PublicOr {
-                member: caller.name().map(str::to_owned),
-            }
+            return Visibility::All;
         }
+        match &caller.identity {
+            Identity::Anonymous => Visibility::PublicOr {
+                member: None,
+                namespace: None,
+            },
+            Identity::User { name, limit, .. } => Visibility::PublicOr {
+                member: limit.is_none().then(|| name.clone()),
+                namespace: limit.as_ref().map(|(ns, _)| ns.to_string()),
+            },
+            Identity::Robot { namespace, .. } => Visibility::PublicOr {
+                member: None,
+                namespace: Some(namespace.to_string()),
+            },
+            Identity::Granted { subject, .. } => Visibility::PublicOr {
+                member: subject.clone(),
+                namespace: None,
+            },
+        }
+    }
+
+    /// The caller's own level in a namespace (membership, a robot's namespace, capped by a
+    /// token's limit), raised to read when the namespace is public.
+    async fn level_in(
+        &self,
+        caller: &Caller,
+        namespace_id: i64,
+        namespace: &str,
+        public: bool,
+    ) -> Result<Option<Level>> {
+        let own = match &caller.identity {
+            Identity::Anonymous | Identity::Granted { .. } => None,
+            Identity::User { name, limit, .. } => {
+                if limit
+                    .as_ref()
+                    .is_some_and(|(ns, _)| ns.as_str() != namespace)
+                {
+                    None
+                } else {
+                    let level = self
+                        .meta
+                        .repositories
+                        .member_level(namespace_id, name)
+                        .await?;
+                    match limit {
+                        Some((_, max)) => level.map(|l| l.min(*max)),
+                        None => level,
+                    }
+                }
+            }
+            Identity::Robot {
+                namespace: ns,
+                level,
+                ..
+            } => (ns.as_str() == namespace).then_some(*level),
+        };
+        Ok(own.max(public.then_some(Level::Read)))
     }
 
     /// The caller's level in a namespace: what SWR calls `auth`. `None` when the caller may
@@ -76,29 +128,26 @@ impl AccessService {
         if self.is_admin(caller) {
             return Ok(Some(Level::Manage));
         }
-        let member = match caller.name() {
-            Some(user) => {
-                self.meta
-                    .repositories
-                    .member_level(namespace.id, user)
-                    .await?
-            }
-            None => None,
-        };
-        let level = match (member, namespace.is_public) {
-            (Some(level), _) => Some(level),
-            (None, true) => Some(Level::Read),
-            (None, false) => None,
-        };
-        Ok(cap(caller, &namespace.name, level))
+        self.level_in(caller, namespace.id, &namespace.name, namespace.is_public)
+            .await
     }
 
     /// Decides `scope` for `caller`. A caller that may not read the resource gets "not
     /// found" (or, anonymous, "authentication required"); one that may read it but not do
-    /// more gets "forbidden".
+    /// more gets "forbidden". The bearer of a registry token may do exactly what it grants
+    /// (anything else asks for a new token: "authentication required").
     pub async fn check(&self, caller: &Caller, scope: &Scope, target: Target<'_>) -> Result<()> {
         if self.is_admin(caller) {
             return Ok(());
+        }
+        if let Identity::Granted { grants, .. } = &caller.identity {
+            if grants
+                .iter()
+                .any(|g| g.covers(&scope.resource, scope.level))
+            {
+                return Ok(());
+            }
+            return Err(ServiceError::Unauthenticated);
         }
         let (readable, level) = match (&scope.resource, target) {
             (Resource::Registry, _) => (true, Some(Level::Read)),
@@ -109,21 +158,25 @@ impl AccessService {
                 let level = self.namespace_level(caller, ns).await?;
                 (level.is_some(), level)
             }
-            (Resource::Repository(_), Target::Repository(Some(repo), ns)) => {
-                let mut level = match ns {
-                    Some(ns) => self.namespace_level(caller, ns).await?,
-                    None => self.level_in(caller, repo).await?,
-                };
-                if repo.effective_public() {
-                    level = level.max(Some(Level::Read));
-                }
+            (Resource::Repository(_), Target::Repository(Some(repo), _)) => {
+                let level = self
+                    .level_in(
+                        caller,
+                        repo.namespace_id,
+                        &repo.namespace,
+                        repo.effective_public(),
+                    )
+                    .await?;
                 (level.is_some(), level)
             }
-            // Creating a namespace (it does not exist yet).
+            // Creating a namespace (it does not exist yet): users may, when configured.
             (Resource::Namespace(_), Target::Namespace(None))
             | (Resource::Repository(_), Target::Repository(None, None)) => {
-                let allowed = self.users_create_namespaces && !caller.is_anonymous();
-                (true, allowed.then_some(Level::Manage))
+                let user = matches!(caller.identity, Identity::User { limit: None, .. });
+                (
+                    true,
+                    (self.users_create_namespaces && user).then_some(Level::Manage),
+                )
             }
             (Resource::Remote(None), _) => (true, None),
             _ => (false, None),
@@ -132,18 +185,6 @@ impl AccessService {
             return Ok(());
         }
         Err(self.denial(caller, scope, readable))
-    }
-
-    async fn level_in(&self, caller: &Caller, repo: &RepositoryRow) -> Result<Option<Level>> {
-        let Some(user) = caller.name() else {
-            return Ok(None);
-        };
-        let level = self
-            .meta
-            .repositories
-            .member_level(repo.namespace_id, user)
-            .await?;
-        Ok(cap(caller, &repo.namespace, level))
     }
 
     fn denial(&self, caller: &Caller, scope: &Scope, readable: bool) -> ServiceError {
@@ -163,23 +204,5 @@ impl AccessService {
             "requested access to the resource is denied: {} access needed",
             scope.level
         ))
-    }
-}
-
-/// A token limited to one namespace and level caps what its user may do there, and gives
-/// nothing elsewhere.
-fn cap(caller: &Caller, namespace: &str, level: Option<Level>) -> Option<Level> {
-    match caller {
-        Caller::User {
-            limit: Some((ns, max)),
-            ..
-        } => {
-            if ns.as_str() == namespace {
-                level.map(|l| l.min(*max))
-            } else {
-                None
-            }
-        }
-        _ => level,
     }
 }

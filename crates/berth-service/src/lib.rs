@@ -3,6 +3,8 @@
 //! calls the same services.
 
 mod access;
+mod audit;
+pub mod auth;
 mod error;
 mod hashing;
 pub mod jobs;
@@ -17,6 +19,9 @@ use berth_storage::BlobStore;
 use tokio::sync::watch;
 
 pub use access::{AccessMode, AccessService, Target};
+pub use audit::{AuditService, Outcome};
+pub use auth::{AuthConfig, AuthService, NewSecret, RegistryToken, UserChange};
+pub use berth_meta::{AuditQuery, AuditRow, CredentialKind, CredentialRow, UserKind, UserRow};
 pub use berth_meta::{
     Direction, Listed, ManifestInfo, ManifestOrder, ManifestQuery, ManifestRow, MemberRow,
     NamespaceOrder, NamespaceQuery, NamespaceRow, NamespaceUpdate, Page, RepoKind, RepositoryOrder,
@@ -40,7 +45,9 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 pub struct ServiceConfig {
     pub limits: RegistryLimits,
     pub namespaces: NamespacePolicy,
-    pub access: AccessMode,
+    /// Authentication; with it enabled the access policy is enforced, else everyone may do
+    /// everything.
+    pub auth: AuthConfig,
     /// Whether users who are not administrators may create namespaces.
     pub users_create_namespaces: bool,
     /// How often counted downloads are written.
@@ -51,6 +58,8 @@ pub struct ServiceConfig {
 /// families hold (never the stores themselves).
 pub struct Services {
     pub access: Arc<AccessService>,
+    pub auth: AuthService,
+    pub audit: Arc<AuditService>,
     pub repositories: Arc<RepositoryService>,
     pub blobs: BlobService,
     pub uploads: UploadService,
@@ -58,18 +67,32 @@ pub struct Services {
     downloads: Arc<DownloadCounter>,
     meta: Meta,
     download_flush: Duration,
+    generated_admin_password: std::sync::Mutex<Option<String>>,
 }
 
 impl Services {
-    pub fn new(blob_store: Arc<dyn BlobStore>, meta: Meta, config: ServiceConfig) -> Services {
+    /// Builds every service; on first start this creates the token signing key and the
+    /// administrator (see [`Services::take_generated_admin_password`]).
+    pub async fn start(
+        blob_store: Arc<dyn BlobStore>,
+        meta: Meta,
+        config: ServiceConfig,
+    ) -> Result<Services> {
+        let mode = if config.auth.enabled {
+            AccessMode::Enforced
+        } else {
+            AccessMode::Open
+        };
         let access = Arc::new(AccessService::new(
             meta.clone(),
-            config.access,
+            mode,
             config.users_create_namespaces,
         ));
+        let audit = Arc::new(AuditService::new(meta.clone()));
         let repositories = Arc::new(RepositoryService::new(
             meta.clone(),
             access.clone(),
+            audit.clone(),
             config.namespaces,
         ));
         let store = Arc::new(registry::Store {
@@ -78,16 +101,36 @@ impl Services {
             limits: config.limits,
         });
         let downloads = Arc::new(DownloadCounter::default());
-        Services {
+        let audit_for_manifests = audit.clone();
+        let (auth, generated) = AuthService::start(
+            meta.clone(),
+            repositories.clone(),
+            audit.clone(),
+            config.auth,
+        )
+        .await?;
+        Ok(Services {
             access,
+            auth,
+            audit,
             repositories,
             blobs: BlobService::new(store.clone()),
             uploads: UploadService::new(store.clone()),
-            manifests: ManifestService::new(store, downloads.clone()),
+            manifests: ManifestService::new(store, downloads.clone(), audit_for_manifests),
             downloads,
             meta,
             download_flush: config.download_flush.unwrap_or(Duration::from_secs(1)),
-        }
+            generated_admin_password: std::sync::Mutex::new(generated),
+        })
+    }
+
+    /// The administrator password generated on this first start, once (to be shown to the
+    /// operator once; only its hash is stored).
+    pub fn take_generated_admin_password(&self) -> Option<String> {
+        self.generated_admin_password
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Whether the metadata database answers (the readiness probe).
@@ -101,8 +144,9 @@ impl Services {
     }
 
     /// Starts the background jobs: the stale-upload purge and the orphan sweep every
-    /// `purge_every` (each once across replicas, by lease), and the download flush. They
-    /// stop when `shutdown` turns true, after a last flush.
+    /// `purge_every` (each once across replicas, by lease), and every second the download
+    /// and audit flush and the revocation refresh. They stop when `shutdown` turns true,
+    /// after a last flush.
     pub fn spawn_background(
         self: &Arc<Self>,
         purge_every: Duration,
@@ -151,6 +195,12 @@ impl Services {
                     } || *shutdown.borrow();
                     if let Err(e) = services.flush_downloads().await {
                         tracing::warn!(error = %e, "writing download counts failed; kept for the next try");
+                    }
+                    if let Err(e) = services.audit.flush().await {
+                        tracing::warn!(error = %e, "writing the audit log failed; kept for the next try");
+                    }
+                    if let Err(e) = services.auth.refresh().await {
+                        tracing::warn!(error = %e, "reading revoked credentials failed");
                     }
                     if stopping {
                         return;

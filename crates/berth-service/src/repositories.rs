@@ -13,6 +13,7 @@ use berth_meta::{
 };
 
 use crate::access::{AccessService, Target};
+use crate::audit::{AuditService, Outcome};
 use crate::{Entity, Field, Result, ServiceError};
 
 /// Namespace names no one may create: they would collide with API families that share a
@@ -113,6 +114,7 @@ impl ResolveCache {
 pub struct RepositoryService {
     meta: Meta,
     access: Arc<AccessService>,
+    audit: Arc<AuditService>,
     policy: NamespacePolicy,
     cache: ResolveCache,
 }
@@ -132,8 +134,14 @@ pub fn namespace_name(name: &str) -> Result<NamespaceName> {
 }
 
 impl RepositoryService {
-    pub fn new(meta: Meta, access: Arc<AccessService>, policy: NamespacePolicy) -> Self {
+    pub fn new(
+        meta: Meta,
+        access: Arc<AccessService>,
+        audit: Arc<AuditService>,
+        policy: NamespacePolicy,
+    ) -> Self {
         RepositoryService {
+            audit,
             cache: ResolveCache {
                 ttl: policy.resolve_ttl,
                 entries: RwLock::new(HashMap::new()),
@@ -229,6 +237,14 @@ impl RepositoryService {
                     .ensure_repository(&new, Some(&namespace))
                     .await?;
                 self.make_creator_manager(caller, row.namespace_id).await?;
+                self.audit.record(
+                    caller,
+                    None,
+                    "namespace.create",
+                    ns.as_str(),
+                    Outcome::Ok,
+                    "on push",
+                );
                 row
             }
         };
@@ -314,6 +330,14 @@ impl RepositoryService {
             })
             .await?;
         self.make_creator_manager(caller, row.id).await?;
+        self.audit.record(
+            caller,
+            None,
+            "namespace.create",
+            name.as_str(),
+            Outcome::Ok,
+            "",
+        );
         Ok(row)
     }
 
@@ -358,6 +382,8 @@ impl RepositoryService {
             .await?
             .ok_or_else(|| ServiceError::NotFound(Entity::Namespace(name.to_owned())))?;
         self.cache.forget_namespace(name);
+        self.audit
+            .record(caller, None, "namespace.update", name, Outcome::Ok, "");
         Ok(row)
     }
 
@@ -369,6 +395,9 @@ impl RepositoryService {
         if !deleted {
             return Err(ServiceError::NotFound(Entity::Namespace(name.to_owned())));
         }
+        let detail = if force { "force" } else { "" };
+        self.audit
+            .record(caller, None, "namespace.delete", name, Outcome::Ok, detail);
         Ok(())
     }
 
@@ -395,11 +424,20 @@ impl RepositoryService {
             ));
         }
         let view = self.namespace_for(caller, namespace, Level::Manage).await?;
-        Ok(self
-            .meta
+        self.meta
             .repositories
             .put_member(view.namespace.id, username, level)
-            .await?)
+            .await?;
+        let resource = format!("{namespace}:{username}");
+        self.audit.record(
+            caller,
+            None,
+            "member.put",
+            &resource,
+            Outcome::Ok,
+            level.as_str(),
+        );
+        Ok(())
     }
 
     pub async fn delete_member(
@@ -417,6 +455,9 @@ impl RepositoryService {
         {
             return Err(ServiceError::NotFound(Entity::Member(username.to_owned())));
         }
+        let resource = format!("{namespace}:{username}");
+        self.audit
+            .record(caller, None, "member.delete", &resource, Outcome::Ok, "");
         Ok(())
     }
 
@@ -497,6 +538,14 @@ impl RepositoryService {
             })
             .await?;
         self.cache.forget(&spec.name);
+        self.audit.record(
+            caller,
+            None,
+            "repository.create",
+            spec.name.as_str(),
+            Outcome::Ok,
+            "",
+        );
         Ok(row)
     }
 
@@ -524,6 +573,14 @@ impl RepositoryService {
             .await?
             .ok_or_else(|| ServiceError::NotFound(Entity::Repository(name.to_string())))?;
         self.cache.forget(name);
+        self.audit.record(
+            caller,
+            None,
+            "repository.update",
+            name.as_str(),
+            Outcome::Ok,
+            "",
+        );
         Ok(row)
     }
 
@@ -535,6 +592,14 @@ impl RepositoryService {
         if !deleted {
             return Err(ServiceError::NotFound(Entity::Repository(name.to_string())));
         }
+        self.audit.record(
+            caller,
+            None,
+            "repository.delete",
+            name.as_str(),
+            Outcome::Ok,
+            "",
+        );
         Ok(())
     }
 }

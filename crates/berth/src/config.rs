@@ -22,6 +22,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub limits: LimitsConfig,
     pub namespaces: NamespacesConfig,
+    pub auth: AuthSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -48,6 +49,9 @@ pub struct ServerConfig {
     /// balancer). Used where berth names itself: image addresses in listings (`path`,
     /// `registryUrl`), the registry address, login realms. Unset: the request's `Host`.
     pub external_url: Option<String>,
+    /// Believe `X-Forwarded-For` (the client's address, for the audit log and login limits)
+    /// and `X-Forwarded-Proto`: only behind a proxy that sets them.
+    pub trust_forwarded: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -160,6 +164,45 @@ pub struct LimitsConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Whether credentials are required: anonymous callers may then only read public
+    /// namespaces and repositories, and namespace members' levels decide the rest. Off,
+    /// everyone may do everything (for trials on a closed machine).
+    pub enabled: bool,
+    /// The administrator created on first start.
+    pub admin_user: String,
+    /// Its password (better: `BERTH__AUTH__ADMIN_PASSWORD`). Unset: berth generates one on
+    /// first start and prints it once. Only used when the administrator is created.
+    pub admin_password: Option<Secret>,
+    /// The service name in registry tokens and in the `WWW-Authenticate` challenge.
+    pub service: String,
+    /// How long a registry token (the Docker token flow's) lives, in seconds.
+    pub token_ttl_secs: u64,
+    /// 64 hex characters: the AES-256 key that seals secrets berth must read back (SWR
+    /// secret keys, upstream credentials). Every replica needs the same one. Unset on the
+    /// embedded default: generated on first start into `<data_dir>/berth.key`.
+    pub encryption_key: Option<Secret>,
+    /// Failed logins allowed per user and per source address within a minute; more are
+    /// refused for the rest of it.
+    pub max_failed_logins: u32,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            enabled: true,
+            admin_user: "admin".into(),
+            admin_password: None,
+            service: "berth".into(),
+            token_ttl_secs: 300,
+            encryption_key: None,
+            max_failed_logins: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct NamespacesConfig {
     /// A push into a namespace that does not exist creates it (the pusher becomes its
     /// manager). When false, such a push is refused with NAME_UNKNOWN.
@@ -194,6 +237,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             limits: LimitsConfig::default(),
             namespaces: NamespacesConfig::default(),
+            auth: AuthSection::default(),
         }
     }
 }
@@ -207,6 +251,7 @@ impl Default for ServerConfig {
             drain_max_bytes: 64 * 1024 * 1024,
             drain_timeout_secs: 30,
             external_url: None,
+            trust_forwarded: false,
         }
     }
 }
@@ -275,6 +320,12 @@ impl Config {
         {
             bail!("server.external_url must start with http:// or https://");
         }
+        if let Some(key) = &self.auth.encryption_key {
+            parse_key(key.expose())?;
+        }
+        if self.auth.token_ttl_secs == 0 || self.auth.max_failed_logins == 0 {
+            bail!("auth.token_ttl_secs and auth.max_failed_logins must be positive");
+        }
         if self.limits.max_manifest_bytes == 0 {
             bail!("limits.max_manifest_bytes must be positive");
         }
@@ -312,6 +363,15 @@ impl Config {
                 resolve_ttl: Duration::from_millis(self.namespaces.resolve_cache_ms),
             },
             users_create_namespaces: self.namespaces.users_create,
+            auth: berth_service::AuthConfig {
+                enabled: self.auth.enabled,
+                admin_user: self.auth.admin_user.clone(),
+                admin_password: self.auth.admin_password.clone(),
+                service: self.auth.service.clone(),
+                token_ttl: Duration::from_secs(self.auth.token_ttl_secs),
+                max_failures: self.auth.max_failed_logins,
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -334,51 +394,47 @@ impl Config {
         }
     }
 
-    /// Logs the effective configuration as one event with a field per key (named as in
-    /// the file: `server.listen`, `storage.bucket`, ...), secrets redacted. Unset options
-    /// are left out. (One event holds at most 32 fields: split it by section past that.)
+    /// Logs the effective configuration as one event with a field per section (`server`,
+    /// `storage`, ...) holding that section's keys as a JSON object, and `data_dir`. Secrets
+    /// are redacted (a `Secret` serializes as `***`; the database URL keeps all but its
+    /// password); unset options are left out.
     pub fn log_effective(&self) {
-        let (server, storage, s3) = (&self.server, &self.storage, &self.storage.s3);
-        let (database, limits, namespaces) = (&self.database, &self.limits, &self.namespaces);
-        let database_url = database
-            .url
-            .as_ref()
-            .map(|url| redact_url_password(url.expose()));
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let (Some(url), Some(database)) = (&self.database.url, value.get_mut("database")) {
+            database["url"] = serde_json::Value::String(redact_url_password(url.expose()));
+        }
+        let section = |name: &str| -> String {
+            match value.get(name) {
+                Some(serde_json::Value::Object(fields)) => {
+                    let set: serde_json::Map<_, _> = fields
+                        .iter()
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    serde_json::Value::Object(set).to_string()
+                }
+                _ => "{}".to_owned(),
+            }
+        };
         tracing::info!(
             data_dir = %self.data_dir.display(),
-            server.listen = %server.listen,
-            server.log_level = %server.log_level,
-            server.log_format = %server.log_format,
-            server.drain_max_bytes = server.drain_max_bytes,
-            server.drain_timeout_secs = server.drain_timeout_secs,
-            server.external_url = server.external_url.as_deref(),
-            "storage.type" = %storage.kind,
-            storage.path = storage.path.as_ref().map(|p| p.display().to_string()),
-            storage.endpoint = s3.endpoint.as_deref(),
-            storage.bucket = %s3.bucket,
-            storage.region = %s3.region,
-            storage.access_key_id = %s3.access_key_id,
-            storage.secret_access_key = %s3.secret_access_key,
-            storage.path_style = s3.path_style,
-            storage.allow_http = s3.allow_http,
-            storage.prefix = s3.prefix.as_deref(),
-            storage.max_retries = s3.max_retries,
-            storage.retry_timeout_secs = s3.retry_timeout_secs,
-            storage.retry_initial_backoff_ms = s3.retry_initial_backoff_ms,
-            storage.retry_max_backoff_ms = s3.retry_max_backoff_ms,
-            database.url = database_url,
-            database.max_connections = database.max_connections,
-            limits.max_manifest_bytes = limits.max_manifest_bytes,
-            limits.upload_ttl_secs = limits.upload_ttl_secs,
-            limits.upload_purge_interval_secs = limits.upload_purge_interval_secs,
-            limits.orphan_grace_secs = limits.orphan_grace_secs,
-            namespaces.create_on_push = namespaces.create_on_push,
-            namespaces.public_on_push = namespaces.public_on_push,
-            namespaces.users_create = namespaces.users_create,
-            namespaces.resolve_cache_ms = namespaces.resolve_cache_ms,
+            server = %section("server"),
+            storage = %section("storage"),
+            database = %section("database"),
+            limits = %section("limits"),
+            namespaces = %section("namespaces"),
+            auth = %section("auth"),
             "effective configuration"
         );
     }
+}
+
+/// An AES-256 key from 64 hex characters.
+pub fn parse_key(hex_key: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(hex_key.trim()).context("auth.encryption_key is not hex")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("auth.encryption_key must be 64 hex characters (32 bytes)"))
 }
 
 /// `scheme://user:password@host/...` with the password replaced by `***`.
@@ -488,10 +544,25 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || config.log_effective());
         let text = captured.text();
         assert_eq!(text.lines().count(), 1, "one event: {text}");
-        let mut line: serde_json::Map<_, _> = serde_json::from_str(&text).unwrap();
-        assert_eq!(line["message"], "effective configuration");
-        for meta in ["timestamp", "level", "target", "message"] {
-            line.remove(meta);
+        let event: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).unwrap();
+        assert_eq!(event["message"], "effective configuration");
+        // Flatten: each section field is a JSON object of its keys.
+        let mut line = serde_json::Map::new();
+        for (field, value) in event {
+            if ["timestamp", "level", "target", "message"].contains(&field.as_str()) {
+                continue;
+            }
+            match value.as_str().and_then(|s| serde_json::from_str(s).ok()) {
+                Some(serde_json::Value::Object(keys)) => {
+                    for (key, v) in keys {
+                        line.insert(format!("{field}.{key}"), v);
+                    }
+                }
+                _ => {
+                    line.insert(field, value);
+                }
+            }
         }
         line
     }
@@ -540,6 +611,7 @@ mod tests {
         assert_eq!(line["storage.type"], "s3");
         assert_eq!(line["server.log_format"], "text");
         assert_eq!(line["storage.max_retries"], 5);
+        assert_eq!(line["auth.enabled"], true);
         // Every configuration key is a field, and nothing else is.
         let mut expected = Vec::new();
         keys(&toml::Value::try_from(&config).unwrap(), "", &mut expected);

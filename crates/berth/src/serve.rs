@@ -88,7 +88,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .context("connecting to PostgreSQL")?,
         )),
     };
-    let services = Arc::new(Services::new(blobs, meta, config.services()));
+    let mut service_config = config.services();
+    service_config.auth.sealing_key = sealing_key(&config)?;
+    let services = Arc::new(
+        Services::start(blobs, meta, service_config)
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the services: {e:?}"))?,
+    );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let jobs = services.spawn_background(
@@ -102,7 +108,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             timeout: Duration::from_secs(config.server.drain_timeout_secs),
         },
         external_url: config.server.external_url.clone(),
+        trust_forwarded: config.server.trust_forwarded,
     };
+    let generated_password = services.take_generated_admin_password();
     let app = berth_api::router(AppState::new(services, api));
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -110,13 +118,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // The first line on stdout says where berth listens (tests read it with port 0).
     println!("berth listening on http://{addr}");
+    if let Some(password) = generated_password {
+        // Shown this once; only its hash is kept.
+        println!(
+            "berth created the administrator {:?} with the password {password} (shown once; \
+             change it with `berth user passwd`)",
+            config.auth.admin_user
+        );
+    }
+    if !config.auth.enabled {
+        tracing::warn!(
+            "authentication is off ([auth] enabled = false): everyone may do everything"
+        );
+    }
     tracing::info!(%addr, "listening");
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     let _ = shutdown_tx.send(true);
     for job in jobs {
         let _ = job.await;
@@ -151,6 +175,45 @@ where
                 .finish(),
         ),
     }
+}
+
+/// The key that seals secrets berth must read back: `[auth] encryption_key`, else on the
+/// embedded default `<data_dir>/berth.key` (made on first start, readable by berth alone).
+/// With PostgreSQL and no configured key there is none: every replica would need the same.
+fn sealing_key(config: &Config) -> anyhow::Result<Option<[u8; 32]>> {
+    if let Some(key) = &config.auth.encryption_key {
+        return Ok(Some(crate::config::parse_key(key.expose())?));
+    }
+    if matches!(config.database(), Database::Postgres(_)) {
+        tracing::warn!(
+            "no [auth] encryption_key: SWR access keys cannot be issued (set the same key on every replica)"
+        );
+        return Ok(None);
+    }
+    let path = config.data_dir.join("berth.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            return Ok(Some(
+                crate::config::parse_key(&text)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let key = berth_service::auth::random_key();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write as _;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(hex::encode(key).as_bytes())?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "created the sealing key");
+    Ok(Some(key))
 }
 
 async fn shutdown_signal() {

@@ -87,9 +87,12 @@ async fn json_lines_with_one_access_line_per_request() {
         .map(|line| serde_json::from_str(line).unwrap())
         .find(|line: &serde_json::Value| line["message"] == "effective configuration")
         .expect("the effective configuration is logged");
-    assert_eq!(config["server.log_format"], "json");
-    assert_eq!(config["storage.secret_access_key"], "***");
-    assert_eq!(config["storage.type"], "fs");
+    let section = |name: &str| -> serde_json::Value {
+        serde_json::from_str(config[name].as_str().expect("a section is a JSON object")).unwrap()
+    };
+    assert_eq!(section("server")["log_format"], "json");
+    assert_eq!(section("storage")["secret_access_key"], "***");
+    assert_eq!(section("storage")["type"], "fs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,5 +131,5 @@ async fn text_without_colours_off_a_terminal() {
         .lines()
         .find(|line| line.contains("effective configuration"))
         .expect("the effective configuration is logged");
-    assert!(config.contains("server.listen=127.0.0.1:0"), "{config}");
+    assert!(config.contains(r#""listen":"127.0.0.1:0""#), "{config}");
 }

@@ -455,6 +455,21 @@ impl OciEndpoint {
         }
     }
 
+    /// The scope a registry token needs for this operation, as the `WWW-Authenticate`
+    /// challenge names it (`repository:ns/app:pull,push`); none for `/v2/`.
+    pub fn challenge_scope(&self) -> Option<String> {
+        if let OciEndpoint::Catalog { .. } = self {
+            return Some("registry:catalog:*".into());
+        }
+        let actions = match self.action() {
+            Action::Pull => "pull",
+            Action::Push => "pull,push",
+            Action::Delete => "delete",
+        };
+        self.repository()
+            .map(|name| format!("repository:{name}:{actions}"))
+    }
+
     /// The route template, for logs.
     pub fn template(&self) -> &'static str {
         match self {

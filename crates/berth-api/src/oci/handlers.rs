@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use axum::body::{Body, HttpBody};
 use axum::response::{IntoResponse, Response};
-use berth_core::{Action, Caller, Digest, Reference, RepoName, Tag, UploadId};
+use berth_core::{Action, Caller, Digest, Identity, Reference, RepoName, Tag, UploadId};
 use berth_service::{BodyStream, Entity, PullKind, RepositoryRow, ServiceError};
 use futures::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -31,7 +31,14 @@ pub(super) async fn handle(
 ) -> OciResult {
     let services = &state.services;
     match endpoint {
-        OciEndpoint::Base => Ok((StatusCode::OK, axum::Json(json!({}))).into_response()),
+        OciEndpoint::Base => {
+            // With authentication on, `/v2/` tells clients without credentials where to get
+            // them (a 401 with the challenge); any token will do, an anonymous one too.
+            if services.auth.enabled() && caller.identity == Identity::Anonymous {
+                return Err(ServiceError::Unauthenticated.into());
+            }
+            Ok((StatusCode::OK, axum::Json(json!({}))).into_response())
+        }
         OciEndpoint::Catalog { page } => {
             let visibility = services.access.visibility(caller);
             let repositories = services
@@ -59,7 +66,7 @@ pub(super) async fn handle(
             let repo = open(state, caller, &name, Action::Delete)
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(Entity::Manifest(reference.to_string())))?;
-            services.manifests.delete(&repo, &reference).await?;
+            services.manifests.delete(caller, &repo, &reference).await?;
             Ok(accepted(StatusCode::ACCEPTED))
         }
         OciEndpoint::GetBlob { name, digest, head } => {

@@ -23,16 +23,27 @@ use crate::caller::{AuthError, authenticate};
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let mut template = "/v2/{*rest}";
+    let mut challenge_scope = None;
     let result = async {
         let endpoint = OciEndpoint::parse(&parts.method, parts.uri.path(), parts.uri.query())?;
         template = endpoint.template();
-        let caller = authenticate(&state, &parts.headers)
-            .await
-            .map_err(OciError::from)?;
+        challenge_scope = endpoint.challenge_scope();
+        let caller = authenticate(&state, &parts).await.map_err(OciError::from)?;
         handlers::handle(&state, &caller, endpoint, &parts.headers, body).await
     }
     .await;
-    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    let mut response = match result {
+        Ok(response) => response,
+        Err(mut error) => {
+            if error.status == http::StatusCode::UNAUTHORIZED {
+                error = error.with_header(
+                    http::header::WWW_AUTHENTICATE,
+                    challenge(&state, &parts.headers, challenge_scope.as_deref()),
+                );
+            }
+            error.into_response()
+        }
+    };
     response.extensions_mut().insert(RouteTemplate(template));
     response.headers_mut().insert(
         "docker-distribution-api-version",
@@ -41,10 +52,26 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     response
 }
 
+/// `Bearer realm="<base>/auth/token",service="berth",scope="repository:ns/app:pull"`: where
+/// to get a registry token for what the request needs.
+fn challenge(state: &AppState, headers: &http::HeaderMap, scope: Option<&str>) -> HeaderValue {
+    let realm = format!("{}/auth/token", state.config.base_url(headers));
+    let service = state.services.auth.service_name();
+    let mut value = format!("Bearer realm=\"{realm}\",service=\"{service}\"");
+    if let Some(scope) = scope {
+        value.push_str(&format!(",scope=\"{scope}\""));
+    }
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Bearer"))
+}
+
 impl From<AuthError> for OciError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Invalid(why) => OciError::new(OciCode::Unauthorized, why),
+            AuthError::TooManyAttempts => OciError::new(OciCode::TooManyRequests, e.message())
+                .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("60")),
+            AuthError::Unavailable => OciError::new(OciCode::Unknown, e.message())
+                .with_status(http::StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 }

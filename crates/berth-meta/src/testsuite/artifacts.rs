@@ -53,7 +53,10 @@ async fn blobs(meta: &Meta) {
         store.visible_blob_size(&d, &Visibility::All).await.unwrap(),
         Some(8)
     );
-    let private = Visibility::PublicOr { member: None };
+    let private = Visibility::PublicOr {
+        member: None,
+        namespace: None,
+    };
     assert_eq!(store.visible_blob_size(&d, &private).await.unwrap(), None);
     // A repository that is gone takes no blobs.
     let err = store.link_blob(RepoId(i64::MAX), &d, 8).await.unwrap_err();
@@ -453,6 +456,7 @@ async fn catalog(meta: &Meta) {
     // Private namespaces are hidden from strangers.
     let stranger = Visibility::PublicOr {
         member: Some("stranger".into()),
+        namespace: None,
     };
     assert!(
         store

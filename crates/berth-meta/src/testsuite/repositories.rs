@@ -144,6 +144,7 @@ async fn namespaces_and_members(meta: &Meta) {
         search: Some("ns".into()),
         visibility: Visibility::PublicOr {
             member: member.map(str::to_owned),
+            namespace: None,
         },
         ..Default::default()
     };
@@ -341,6 +342,7 @@ async fn visibility(meta: &Meta) {
         search: Some("ns".into()),
         visibility: Visibility::PublicOr {
             member: member.map(str::to_owned),
+            namespace: None,
         },
         ..Default::default()
     };
@@ -360,7 +362,10 @@ async fn visibility(meta: &Meta) {
     let namespaces = store
         .list_namespaces(&NamespaceQuery {
             search: Some("ns".into()),
-            visibility: Visibility::PublicOr { member: None },
+            visibility: Visibility::PublicOr {
+                member: None,
+                namespace: None,
+            },
             ..Default::default()
         })
         .await

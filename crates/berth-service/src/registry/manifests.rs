@@ -15,6 +15,7 @@ use futures::TryStreamExt;
 
 use super::image::{IMAGE_CONFIG_TYPES, ImageInfo};
 use super::{DownloadCounter, Store};
+use crate::audit::{AuditService, Outcome};
 use crate::{Entity, Field, Result, ServiceError};
 
 /// What storing a manifest produced.
@@ -73,6 +74,7 @@ pub struct TagDetail {
 pub struct ManifestService {
     store: Arc<Store>,
     downloads: Arc<DownloadCounter>,
+    audit: Arc<AuditService>,
 }
 
 /// Layers that clients fetch from elsewhere (Windows base layers): not required to be here.
@@ -86,8 +88,16 @@ fn parse_stored(row: &ManifestRow) -> Result<ParsedManifest> {
 }
 
 impl ManifestService {
-    pub(crate) fn new(store: Arc<Store>, downloads: Arc<DownloadCounter>) -> ManifestService {
-        ManifestService { store, downloads }
+    pub(crate) fn new(
+        store: Arc<Store>,
+        downloads: Arc<DownloadCounter>,
+        audit: Arc<AuditService>,
+    ) -> ManifestService {
+        ManifestService {
+            store,
+            downloads,
+            audit,
+        }
     }
 
     pub fn max_manifest_bytes(&self) -> usize {
@@ -175,6 +185,15 @@ impl ManifestService {
             .artifacts
             .put_manifest(repo.id, &new, &all_tags)
             .await?;
+        let tags: Vec<&str> = all_tags.iter().map(Tag::as_str).collect();
+        self.audit.record(
+            caller,
+            None,
+            "push",
+            &format!("{}@{digest}", repo.name),
+            Outcome::Ok,
+            &tags.join(","),
+        );
         Ok(ManifestStored {
             digest,
             subject,
@@ -207,19 +226,29 @@ impl ManifestService {
     }
 
     /// DELETE by digest removes the manifest and its tags; by tag, only the tag.
-    pub async fn delete(&self, repo: &RepositoryRow, reference: &Reference) -> Result<()> {
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryRow,
+        reference: &Reference,
+    ) -> Result<()> {
         let artifacts = &self.store.meta.artifacts;
         let existed = match reference {
             Reference::Digest(d) => artifacts.delete_manifest(repo.id, d).await?,
             Reference::Tag(t) => artifacts.delete_tag(repo.id, t).await?,
         };
-        if existed {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(Entity::Manifest(
+        if !existed {
+            return Err(ServiceError::NotFound(Entity::Manifest(
                 reference.to_string(),
-            )))
+            )));
         }
+        let resource = match reference {
+            Reference::Digest(d) => format!("{}@{d}", repo.name),
+            Reference::Tag(t) => format!("{}:{t}", repo.name),
+        };
+        self.audit
+            .record(caller, None, "delete", &resource, Outcome::Ok, "");
+        Ok(())
     }
 
     /// Tag names after `last` in lexical order (the OCI listing).
@@ -309,12 +338,14 @@ impl ManifestService {
             .ok_or_else(|| ServiceError::NotFound(Entity::Tag(tag.to_string())))
     }
 
-    pub async fn delete_tag(&self, repo: &RepositoryRow, tag: &Tag) -> Result<()> {
-        if self.store.meta.artifacts.delete_tag(repo.id, tag).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(Entity::Tag(tag.to_string())))
+    pub async fn delete_tag(&self, caller: &Caller, repo: &RepositoryRow, tag: &Tag) -> Result<()> {
+        if !self.store.meta.artifacts.delete_tag(repo.id, tag).await? {
+            return Err(ServiceError::NotFound(Entity::Tag(tag.to_string())));
         }
+        let resource = format!("{}:{tag}", repo.name);
+        self.audit
+            .record(caller, None, "delete", &resource, Outcome::Ok, "");
+        Ok(())
     }
 
     pub async fn list_manifests(

@@ -37,7 +37,9 @@ impl Berth {
         Berth::start_with_env(data_dir, &[])
     }
 
-    /// Starts berth with extra environment (`BERTH__...` configuration).
+    /// Starts berth with extra environment (`BERTH__...` configuration). Authentication is
+    /// off unless `env` turns it on (`BERTH__AUTH__ENABLED=true`): most tests drive other
+    /// things.
     pub fn start_with_env(data_dir: &Path, env: &[(String, String)]) -> Berth {
         let log = data_dir.with_extension("log");
         let log_file = OpenOptions::new()
@@ -59,6 +61,7 @@ impl Berth {
                 command.env_remove(key);
             }
         }
+        command.env("BERTH__AUTH__ENABLED", "false");
         command.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = command.spawn().expect("spawning the berth binary");
         let stdout = child.stdout.take().expect("piped stdout");
