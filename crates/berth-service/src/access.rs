@@ -141,10 +141,20 @@ impl AccessService {
             return Ok(());
         }
         if let Identity::Granted { grants, .. } = &caller.identity {
-            if grants
-                .iter()
-                .any(|g| g.covers(&scope.resource, scope.level))
-            {
+            let covered = match (&scope.resource, target) {
+                // Creating the namespace of a first push: what the token's push grant was
+                // decided for when it was issued.
+                (Resource::Namespace(ns), Target::Namespace(None)) => grants.iter().any(|g| {
+                    g.repository
+                        .as_ref()
+                        .is_some_and(|r| r.namespace() == ns.as_str())
+                        && g.actions.contains(&berth_core::Action::Push)
+                }),
+                _ => grants
+                    .iter()
+                    .any(|g| g.covers(&scope.resource, scope.level)),
+            };
+            if covered {
                 return Ok(());
             }
             return Err(ServiceError::Unauthenticated);

@@ -31,6 +31,9 @@ pub struct Claims {
     /// revocation ends the token too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cred: Option<String>,
+    /// `iat` in milliseconds, to compare with credential changes exactly.
+    #[serde(default)]
+    pub iat_ms: i64,
 }
 
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
@@ -86,6 +89,7 @@ mod tests {
                 actions: vec!["pull".into()],
             }],
             cred: None,
+            iat_ms: 1_000_000,
         };
         let token = sign(key, &claims);
         assert!(looks_like_jwt(&token));

@@ -332,7 +332,7 @@ impl AuthService {
 
     fn failed(&self, keys: &[&str]) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        for key in keys {
+        for key in keys.iter().filter(|k| !k.is_empty()) {
             let entry = failures
                 .by_key
                 .entry((*key).to_owned())
@@ -344,13 +344,12 @@ impl AuthService {
         }
     }
 
+    /// The keys failed logins count against: the user, and the source address when known
+    /// (an unknown source, as in-process, counts nowhere).
     fn lockout_keys(user: &str, source: Option<IpAddr>) -> [String; 2] {
         [
             format!("user:{user}"),
-            format!(
-                "addr:{}",
-                source.map_or_else(|| "-".to_owned(), |s| s.to_string())
-            ),
+            source.map_or_else(String::new, |s| format!("addr:{s}")),
         ]
     }
 
@@ -416,7 +415,7 @@ impl AuthService {
                 .filter(|c| c.aud == self.config.service)
                 .ok_or_else(unauthenticated)?;
             if !claims.sub.is_empty()
-                && !self.still_valid(&claims.sub, claims.cred.as_deref(), claims.iat * 1000)
+                && !self.still_valid(&claims.sub, claims.cred.as_deref(), claims.iat_ms)
             {
                 return Err(unauthenticated());
             }
@@ -782,7 +781,8 @@ impl AuthService {
                 }
             }
         }
-        let now = now_ms() / 1000;
+        let now_ms = now_ms();
+        let now = now_ms / 1000;
         let ttl = self.config.token_ttl.as_secs() as i64;
         let claims = jwt::Claims {
             iss: self.config.service.clone(),
@@ -794,6 +794,7 @@ impl AuthService {
             jti: crypto::random_token(16),
             access,
             cred: credential.map(str::to_owned),
+            iat_ms: now_ms,
         };
         if !caller.is_anonymous() {
             self.audit.record(
