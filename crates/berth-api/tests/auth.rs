@@ -232,7 +232,7 @@ async fn the_docker_token_flow() {
     // The token is for team/app only.
     assert_eq!(
         reg.push("team/other", "v1", &token).await,
-        StatusCode::UNAUTHORIZED
+        StatusCode::FORBIDDEN
     );
 
     let (anonymous, claims) = reg.token("repository:team/app:pull", None).await;
@@ -242,8 +242,28 @@ async fn the_docker_token_flow() {
         reg.get("/v2/", Some(&anonymous)).await.status,
         StatusCode::OK
     );
+    // An anonymous token without the scope: a login would help.
     let r = reg.get("/v2/team/app/manifests/v1", Some(&anonymous)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.json());
+    // A user's token without it: renew it with the scope the challenge names.
+    let (pull_only, _) = reg.token("repository:team/app:pull", Some(&admin)).await;
+    let r = reg
+        .call(
+            Method::DELETE,
+            "/v2/team/app/manifests/v1",
+            Some(&pull_only),
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.json());
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .ends_with("scope=\"repository:team/app:delete\",error=\"insufficient_scope\""),
+        "{:?}",
+        r.headers
+    );
 
     // Once the namespace is public, anonymous pulls work, with a token or without.
     reg.services

@@ -135,12 +135,12 @@ impl AccessService {
     /// Decides `scope` for `caller`. A caller that may not read the resource gets "not
     /// found" (or, anonymous, "authentication required"); one that may read it but not do
     /// more gets "forbidden". The bearer of a registry token may do exactly what it grants
-    /// (anything else asks for a new token: "authentication required").
+    /// (anything else is forbidden, "insufficient_scope": the client asks for a new token).
     pub async fn check(&self, caller: &Caller, scope: &Scope, target: Target<'_>) -> Result<()> {
         if self.is_admin(caller) {
             return Ok(());
         }
-        if let Identity::Granted { grants, .. } = &caller.identity {
+        if let Identity::Granted { grants, subject } = &caller.identity {
             let covered = match (&scope.resource, target) {
                 // Creating the namespace of a first push: what the token's push grant was
                 // decided for when it was issued.
@@ -157,7 +157,14 @@ impl AccessService {
             if covered {
                 return Ok(());
             }
-            return Err(ServiceError::Unauthenticated);
+            // A registry token without the scope: an anonymous one needs a login; a user's
+            // should be renewed with the scope (the challenge of the answer names it).
+            if subject.is_none() {
+                return Err(ServiceError::Unauthenticated);
+            }
+            return Err(ServiceError::Forbidden(
+                "insufficient_scope: the token does not grant this".into(),
+            ));
         }
         let (readable, level) = match (&scope.resource, target) {
             (Resource::Registry, _) => (true, Some(Level::Read)),

@@ -35,10 +35,19 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     let mut response = match result {
         Ok(response) => response,
         Err(mut error) => {
-            if error.status == http::StatusCode::UNAUTHORIZED {
+            // Where to get (another) token: on 401, and on 403 with authentication on, as
+            // clients that hold a token without the scope (oras) refresh it on a 403.
+            let insufficient =
+                error.status == http::StatusCode::FORBIDDEN && state.services.auth.enabled();
+            if error.status == http::StatusCode::UNAUTHORIZED || insufficient {
                 error = error.with_header(
                     http::header::WWW_AUTHENTICATE,
-                    challenge(&state, &parts.headers, challenge_scope.as_deref()),
+                    challenge(
+                        &state,
+                        &parts.headers,
+                        challenge_scope.as_deref(),
+                        insufficient,
+                    ),
                 );
             }
             error.into_response()
@@ -54,12 +63,20 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
 
 /// `Bearer realm="<base>/auth/token",service="berth",scope="repository:ns/app:pull"`: where
 /// to get a registry token for what the request needs.
-fn challenge(state: &AppState, headers: &http::HeaderMap, scope: Option<&str>) -> HeaderValue {
+fn challenge(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    scope: Option<&str>,
+    insufficient: bool,
+) -> HeaderValue {
     let realm = format!("{}/auth/token", state.config.base_url(headers));
     let service = state.services.auth.service_name();
     let mut value = format!("Bearer realm=\"{realm}\",service=\"{service}\"");
     if let Some(scope) = scope {
         value.push_str(&format!(",scope=\"{scope}\""));
+    }
+    if insufficient {
+        value.push_str(",error=\"insufficient_scope\"");
     }
     HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Bearer"))
 }
