@@ -156,7 +156,10 @@ mod tests {
             })
         );
         // A namespace named `registry`.
-        assert_eq!(p("/api/repo/v1/registry/repository/"), all(Some("registry")));
+        assert_eq!(
+            p("/api/repo/v1/registry/repository/"),
+            all(Some("registry"))
+        );
         assert_eq!(
             p("/api/repo/v1/registry/repository/reg.example/a/"),
             repo(Some("registry"), "reg.example/a")

@@ -43,7 +43,8 @@ impl DcError {
 
 impl IntoResponse for DcError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        let mut response =
+            (self.status, axum::Json(json!({ "error": self.message }))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -122,7 +122,9 @@ fn registry(info: &RegistryInfo) -> Value {
 /// `offset` and `limit` of a listing query.
 fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, DcError> {
     value.parse().map_err(|_| {
-        DcError::bad_request(format!("{key} must be a non-negative integer, not {value:?}"))
+        DcError::bad_request(format!(
+            "{key} must be a non-negative integer, not {value:?}"
+        ))
     })
 }
 
@@ -233,20 +235,25 @@ fn envelope(
 
 /// A request body as a JSON object (an empty body is `{}`).
 async fn json_body(body: Body) -> Result<serde_json::Map<String, Value>, DcError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| DcError::bad_request("the request body is unreadable or larger than 64 KiB"))?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        DcError::bad_request("the request body is unreadable or larger than 64 KiB")
+    })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
     match serde_json::from_slice(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(DcError::bad_request("the request body must be a JSON object")),
+        _ => Err(DcError::bad_request(
+            "the request body must be a JSON object",
+        )),
     }
 }
 
 /// A string field of a body; `null` is absent.
-fn string_field(body: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, DcError> {
+fn string_field(
+    body: &serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, DcError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
