@@ -36,7 +36,11 @@ struct Fake {
     auth: Auth,
     /// Its own address, for the token realm and redirects.
     base: String,
+    /// Where blobs are redirected to: another server (another port), like object storage.
+    storage: String,
     token_calls: AtomicUsize,
+    /// Whether a request to the storage carried an Authorization header.
+    storage_saw_authorization: Arc<std::sync::atomic::AtomicBool>,
     manifest: Bytes,
     blob: Bytes,
 }
@@ -78,11 +82,6 @@ async fn fake_registry(State(fake): State<Arc<Fake>>, request: Request) -> Respo
         let scope = form_scope(&query);
         let body = serde_json::json!({"token": format!("tok.{scope}"), "expires_in": 300});
         return with(StatusCode::OK, &[], body.to_string());
-    }
-    if let Some(digest) = path.strip_prefix("/storage/") {
-        // Where blobs are redirected to: no login here (as object storage).
-        assert!(digest.starts_with("sha256:"));
-        return with(StatusCode::OK, &[], fake.blob.clone());
     }
     let scope = path
         .strip_prefix("/v2/")
@@ -184,7 +183,7 @@ async fn fake_registry(State(fake): State<Arc<Fake>>, request: Request) -> Respo
     if let Some(digest) = path.strip_prefix("/v2/lib/app/blobs/") {
         return with(
             StatusCode::TEMPORARY_REDIRECT,
-            &[("location", format!("{}/storage/{digest}", fake.base))],
+            &[("location", format!("{}/storage/{digest}", fake.storage))],
             "",
         );
     }
@@ -220,6 +219,18 @@ async fn serve(router: Router) -> String {
 async fn start(auth: Auth) -> (String, Arc<Fake>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let blob = Bytes::from_static(b"layer bytes, many of them");
+    let saw = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storage = {
+        let (blob, saw) = (blob.clone(), saw.clone());
+        serve(Router::new().fallback(move |request: Request| async move {
+            if request.headers().contains_key(header::AUTHORIZATION) {
+                saw.store(true, Ordering::SeqCst);
+            }
+            blob
+        }))
+        .await
+    };
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
@@ -230,9 +241,11 @@ async fn start(auth: Auth) -> (String, Arc<Fake>) {
     let fake = Arc::new(Fake {
         auth,
         base: base.clone(),
+        storage,
         token_calls: AtomicUsize::new(0),
+        storage_saw_authorization: saw,
         manifest: Bytes::from(manifest),
-        blob: Bytes::from_static(b"layer bytes, many of them"),
+        blob,
     });
     let router = Router::new()
         .fallback(fake_registry)
@@ -330,6 +343,10 @@ async fn token_flow_with_tokens_cached_per_scope() {
     assert_eq!(blob.size, Some(fake.blob.len() as u64));
     let bytes: Vec<u8> = blob.body.map(|c| c.unwrap().to_vec()).concat().await;
     assert_eq!(bytes, fake.blob);
+    assert!(
+        !fake.storage_saw_authorization.load(Ordering::SeqCst),
+        "the registry's token must not follow the redirect to another host"
+    );
 
     // Wrong or no credentials: the token endpoint refuses.
     let wrong = target(&url, Some("wrong"));
