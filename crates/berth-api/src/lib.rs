@@ -5,7 +5,9 @@
 
 pub mod access_log;
 pub mod caller;
+pub mod dockercloud;
 pub mod drain;
+pub mod native_tokens;
 pub mod oci;
 pub mod token;
 
@@ -89,6 +91,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
         .merge(token::router())
+        .merge(dockercloud::router())
+        .merge(native_tokens::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         // Outside the handlers: an error answer waits for the rest of the request body.

@@ -3,7 +3,8 @@
 //! lives in this crate, one folder per dialect, one file per aggregate.
 //!
 //! The store is split into small traits, one per aggregate ([`UploadStore`],
-//! [`ArtifactStore`], [`RepositoryStore`], [`LeaseStore`], [`UserStore`], [`AuditStore`]), each
+//! [`ArtifactStore`], [`RepositoryStore`], [`LeaseStore`], [`UserStore`], [`AuditStore`],
+//! [`RemoteStore`]), each
 //! with its own shared test suite (feature `testsuite`). [`Meta`] bundles one implementation
 //! of all of them.
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 
 mod listing;
 mod postgres;
+mod remotes;
 mod rows;
 mod sqlite;
 #[cfg(any(test, feature = "testsuite"))]
@@ -25,6 +27,10 @@ pub mod testsuite;
 mod users;
 
 pub use postgres::PostgresMetaStore;
+pub use remotes::{
+    NewProxy, NewRemote, ProxyMode, ProxyRow, ProxyUpdate, RemoteQuery, RemoteRow, RemoteScope,
+    RemoteStore,
+};
 pub use sqlite::SqliteMetaStore;
 pub use users::{
     AuditEntry, AuditQuery, AuditRow, AuditStore, CredentialChanges, CredentialKind, CredentialRow,
@@ -49,6 +55,9 @@ pub enum MetaError {
     AlreadyExists { entity: &'static str, name: String },
     #[error("namespace {0:?} still holds repositories")]
     NamespaceNotEmpty(String),
+    /// Something still refers to it (a proxy to an external repository).
+    #[error("{entity} {name:?} is in use")]
+    InUse { entity: &'static str, name: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -626,7 +635,7 @@ pub trait LeaseStore: Send + Sync + 'static {
 
 /// Everything a metadata backend implements.
 pub trait MetaBackend:
-    UploadStore + ArtifactStore + RepositoryStore + LeaseStore + UserStore + AuditStore
+    UploadStore + ArtifactStore + RepositoryStore + LeaseStore + UserStore + AuditStore + RemoteStore
 {
     /// A short name for logs (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
@@ -642,6 +651,7 @@ pub struct Meta {
     pub leases: Arc<dyn LeaseStore>,
     pub users: Arc<dyn UserStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub remotes: Arc<dyn RemoteStore>,
 }
 
 impl Meta {
@@ -653,7 +663,8 @@ impl Meta {
             repositories: backend.clone(),
             leases: backend.clone(),
             users: backend.clone(),
-            audit: backend,
+            audit: backend.clone(),
+            remotes: backend,
         }
     }
 }

@@ -3,12 +3,13 @@
 //! differently, and keeps the arguments for the dialect to bind.
 
 use crate::rows::{
-    MANIFEST_INFO_COLUMNS, NAMESPACE_COLUMNS, REPOSITORY_COLUMNS, REPOSITORY_FROM, TAG_COLUMNS,
-    TAG_FROM, USER_COLUMNS,
+    MANIFEST_INFO_COLUMNS, NAMESPACE_COLUMNS, PROXY_COLUMNS, REMOTE_COLUMNS, REMOTE_FROM,
+    REPOSITORY_COLUMNS, REPOSITORY_FROM, TAG_COLUMNS, TAG_FROM, USER_COLUMNS,
 };
 use crate::{
     AuditQuery, Direction, ManifestOrder, ManifestQuery, NamespaceOrder, NamespaceQuery, Page,
-    RepoId, RepositoryOrder, RepositoryQuery, TagOrder, TagQuery, UserKind, Visibility,
+    RemoteQuery, RemoteScope, RepoId, RepositoryOrder, RepositoryQuery, TagOrder, TagQuery,
+    UserKind, Visibility,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -377,6 +378,68 @@ pub(crate) fn audit(dialect: Dialect, q: &AuditQuery) -> Sql {
     }
     sql.push(" ORDER BY a.at DESC, a.id DESC");
     sql.page(&q.page);
+    sql
+}
+
+/// `AND` the entries of `scope` (alias `m`, namespace `n`).
+fn remote_scope(sql: &mut Sql, scope: &RemoteScope) {
+    match scope {
+        RemoteScope::Global => {
+            sql.push(" AND m.namespace_id IS NULL");
+        }
+        RemoteScope::Namespace(ns) => {
+            sql.push(" AND n.name = ").text_arg(ns);
+        }
+        RemoteScope::All => {}
+    }
+}
+
+/// One external repository by scope and name (`All` matches nothing: names repeat across
+/// scopes).
+pub(crate) fn remote(dialect: Dialect, scope: &RemoteScope, name: &str) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(REMOTE_COLUMNS)
+        .push(" ")
+        .push(REMOTE_FROM)
+        .push(" WHERE m.name = ")
+        .text_arg(name);
+    match scope {
+        RemoteScope::All => {
+            sql.push(" AND FALSE");
+        }
+        scope => remote_scope(&mut sql, scope),
+    }
+    sql
+}
+
+/// External repositories by name (then scope: global entries first).
+pub(crate) fn remotes(dialect: Dialect, q: &RemoteQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(REMOTE_COLUMNS)
+        .push(", COUNT(*) OVER () AS total ")
+        .push(REMOTE_FROM)
+        .push(" WHERE TRUE");
+    remote_scope(&mut sql, &q.scope);
+    if let Some(name) = &q.name {
+        sql.push(" AND m.name = ").text_arg(name);
+    }
+    if let Some(registry) = &q.registry {
+        sql.push(" AND m.registry = ").text_arg(registry);
+    }
+    sql.push(" ORDER BY m.name, COALESCE(n.name, ''), m.id");
+    sql.page(&q.page);
+    sql
+}
+
+/// Proxies by prefix.
+pub(crate) fn proxies(dialect: Dialect, page: &Page) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(PROXY_COLUMNS)
+        .push(", COUNT(*) OVER () AS total FROM proxies x WHERE TRUE ORDER BY x.prefix");
+    sql.page(page);
     sql
 }
 

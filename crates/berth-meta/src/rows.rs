@@ -6,7 +6,8 @@ use berth_core::{Digest, Level, RepoName};
 
 use crate::{
     AuditEntry, AuditRow, CredentialKind, CredentialRow, ManifestInfo, MemberRow, MetaError,
-    NamespaceRow, RepoId, RepoKind, RepositoryRow, Result, TagRow, UploadRecord, UserKind, UserRow,
+    NamespaceRow, ProxyMode, ProxyRow, RemoteRow, RepoId, RepoKind, RepositoryRow, Result, TagRow,
+    UploadRecord, UserKind, UserRow,
 };
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest> {
@@ -417,6 +418,85 @@ impl TryFrom<AuditDbRow> for AuditRow {
                 result: r.result,
                 detail: r.detail,
             },
+        })
+    }
+}
+
+/// Columns of an external repository row; the query joins `namespaces n` on `remotes m`
+/// (see [`REMOTE_FROM`]).
+pub(crate) const REMOTE_COLUMNS: &str = "m.id, m.namespace_id, n.name AS namespace, m.name, \
+     m.registry, m.username, m.password_sealed, m.creator, m.created_at, m.updated_at, \
+     EXISTS (SELECT 1 FROM proxies p WHERE p.remote_id = m.id) AS in_use";
+
+pub(crate) const REMOTE_FROM: &str =
+    "FROM remotes m LEFT JOIN namespaces n ON n.id = m.namespace_id";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RemoteDbRow {
+    id: i64,
+    namespace_id: Option<i64>,
+    namespace: Option<String>,
+    name: String,
+    registry: String,
+    username: Option<String>,
+    password_sealed: Option<Vec<u8>>,
+    creator: String,
+    created_at: i64,
+    updated_at: i64,
+    in_use: bool,
+}
+
+impl TryFrom<RemoteDbRow> for RemoteRow {
+    type Error = MetaError;
+    fn try_from(r: RemoteDbRow) -> Result<RemoteRow> {
+        Ok(RemoteRow {
+            id: r.id,
+            namespace_id: r.namespace_id,
+            namespace: r.namespace,
+            name: r.name,
+            registry: r.registry,
+            username: r.username,
+            password_sealed: r.password_sealed,
+            creator: r.creator,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            in_use: r.in_use,
+        })
+    }
+}
+
+pub(crate) const PROXY_COLUMNS: &str = "x.id, x.prefix, x.upstream_url, x.upstream_host, \
+     x.remote_id, x.mode, x.ttl_secs, x.creator, x.created_at, x.updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProxyDbRow {
+    id: i64,
+    prefix: String,
+    upstream_url: String,
+    upstream_host: String,
+    remote_id: Option<i64>,
+    mode: String,
+    ttl_secs: i64,
+    creator: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ProxyDbRow> for ProxyRow {
+    type Error = MetaError;
+    fn try_from(r: ProxyDbRow) -> Result<ProxyRow> {
+        Ok(ProxyRow {
+            mode: ProxyMode::parse(&r.mode)
+                .ok_or_else(|| MetaError::Corrupt(format!("proxy mode {:?}", r.mode)))?,
+            id: r.id,
+            prefix: r.prefix,
+            upstream_url: r.upstream_url,
+            upstream_host: r.upstream_host,
+            remote_id: r.remote_id,
+            ttl_secs: count(r.ttl_secs),
+            creator: r.creator,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
         })
     }
 }

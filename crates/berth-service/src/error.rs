@@ -180,12 +180,19 @@ impl From<berth_meta::MetaError> for ServiceError {
             }
             M::NotFound { entity, name } => ServiceError::NotFound(match entity {
                 "namespace" => Entity::Namespace(name),
+                "remote" => Entity::Remote(name),
+                "proxy" => Entity::Remote(format!("proxy {name}")),
                 _ => Entity::Repository(name),
             }),
             M::AlreadyExists { entity, name } => ServiceError::AlreadyExists(match entity {
                 "namespace" => Entity::Namespace(name),
+                "remote" => Entity::Remote(name),
+                "proxy" => Entity::Remote(format!("proxy {name}")),
                 _ => Entity::Repository(name),
             }),
+            M::InUse { entity, name } => {
+                ServiceError::Conflict(format!("{entity} {name:?} is in use"))
+            }
             M::NamespaceNotEmpty(ns) => ServiceError::Conflict(format!(
                 "namespace {ns:?} still holds repositories: delete them first, or delete it with force"
             )),

@@ -9,7 +9,9 @@ mod error;
 mod hashing;
 pub mod jobs;
 mod registry;
+mod remotes;
 mod repositories;
+mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,15 +29,24 @@ pub use berth_meta::{
     NamespaceOrder, NamespaceQuery, NamespaceRow, NamespaceUpdate, Page, RepoKind, RepositoryOrder,
     RepositoryQuery, RepositoryRow, RepositoryUpdate, TagOrder, TagQuery, TagRow, Visibility,
 };
+pub use berth_meta::{NewProxy, ProxyMode, ProxyRow, ProxyUpdate, RemoteScope};
 pub use error::{Entity, Field, ServiceError};
 pub use registry::image::{HistoryEntry, ImageInfo};
 pub use registry::{
     BlobService, BodyStream, DownloadCounter, ImageDetail, ManifestService, ManifestStored,
     PullKind, ReferrerList, RegistryLimits, TagDetail, Upload, UploadFinished, UploadService,
 };
+pub use remotes::{
+    CredentialsChange, ProxySpec, RegistryInfo, RemoteInfo, RemoteName, RemoteService, RemoteSpec,
+    parse_remote_name, parse_upstream_url, valid_registry_host,
+};
 pub use repositories::{
     NamespacePolicy, NamespaceSpec, NamespaceView, RESERVED_NAMESPACES, RepositoryService,
     RepositorySpec, namespace_name,
+};
+pub use upstream::{
+    ManifestHead, RemotesConfig, Upstream, UpstreamBlob, UpstreamCredentials, UpstreamError,
+    UpstreamManifest, UpstreamTarget,
 };
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -52,6 +63,8 @@ pub struct ServiceConfig {
     pub users_create_namespaces: bool,
     /// How often counted downloads are written.
     pub download_flush: Option<Duration>,
+    /// External registries: the upstream client and which registries are plain HTTP.
+    pub remotes: RemotesConfig,
 }
 
 /// Every service, built over one blob store and one metadata backend: what the API
@@ -64,6 +77,7 @@ pub struct Services {
     pub blobs: BlobService,
     pub uploads: UploadService,
     pub manifests: ManifestService,
+    pub remotes: Arc<RemoteService>,
     downloads: Arc<DownloadCounter>,
     meta: Meta,
     download_flush: Duration,
@@ -102,6 +116,13 @@ impl Services {
         });
         let downloads = Arc::new(DownloadCounter::default());
         let audit_for_manifests = audit.clone();
+        let remotes = Arc::new(RemoteService::new(
+            meta.clone(),
+            access.clone(),
+            audit.clone(),
+            config.remotes,
+            config.auth.sealing_key,
+        ));
         let (auth, generated) = AuthService::start(
             meta.clone(),
             repositories.clone(),
@@ -117,6 +138,7 @@ impl Services {
             blobs: BlobService::new(store.clone()),
             uploads: UploadService::new(store.clone()),
             manifests: ManifestService::new(store, downloads.clone(), audit_for_manifests),
+            remotes,
             downloads,
             meta,
             download_flush: config.download_flush.unwrap_or(Duration::from_secs(1)),

@@ -15,21 +15,44 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     output: Output,
+    /// HTTP Basic: a user and its password or personal access token.
+    login: Option<(String, String)>,
 }
 
 impl Client {
-    pub fn new(server: &str, output: Output) -> anyhow::Result<Client> {
+    pub fn new(
+        server: &str,
+        output: Output,
+        login: Option<(String, String)>,
+    ) -> anyhow::Result<Client> {
         Ok(Client {
             http: reqwest::Client::builder().build()?,
             base: server.trim_end_matches('/').to_owned(),
             output,
+            login,
         })
+    }
+
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A request to `path` on the server, with the login if one was given.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.login {
+            Some((user, secret)) => request.basic_auth(user, Some(secret)),
+            None => request,
+        }
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
         let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path)
             .header("accept", ACCEPT_MANIFESTS)
             .send()
             .await
@@ -105,11 +128,10 @@ impl Client {
 
     pub async fn delete(&self, repository: &str, reference: &str) -> anyhow::Result<()> {
         let response = self
-            .http
-            .delete(format!(
-                "{}/v2/{repository}/manifests/{reference}",
-                self.base
-            ))
+            .request(
+                reqwest::Method::DELETE,
+                &format!("/v2/{repository}/manifests/{reference}"),
+            )
             .send()
             .await
             .with_context(|| format!("contacting {}", self.base))?;
@@ -157,7 +179,7 @@ async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response>
     bail!("server answered {status}: {message}")
 }
 
-fn print_table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) {
+pub fn print_table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) {
     let mut widths = headers.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -23,6 +23,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub namespaces: NamespacesConfig,
     pub auth: AuthSection,
+    pub remotes: RemotesSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -201,6 +202,79 @@ impl Default for AuthSection {
     }
 }
 
+/// `[remotes]`: how berth reaches upstream registries (external repositories, the
+/// pull-through cache). Upstream addresses are user input: only http and https, a bounded
+/// number of redirects, capped answers and timeouts, and no connection into a refused
+/// network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemotesSection {
+    /// Networks (`address/prefix`) berth connects to even when a refused network holds them,
+    /// e.g. `["127.0.0.0/8"]` for an upstream on the same machine. In the environment: a
+    /// comma-separated list.
+    #[serde(deserialize_with = "list")]
+    pub allow_networks: Vec<String>,
+    /// Networks berth never connects to for an upstream (every address a host resolves to is
+    /// checked, and every redirect). Default: loopback, link-local (169.254.0.0/16, which holds
+    /// the cloud metadata services, and fe80::/10), 0.0.0.0/8, multicast and reserved ranges,
+    /// 100.100.100.200 and fd00:ec2::254 (metadata services). Private networks are allowed.
+    #[serde(deserialize_with = "list")]
+    pub deny_networks: Vec<String>,
+    /// Registries reached over plain HTTP instead of HTTPS, as `host` (any port) or
+    /// `host:port`: Docker's "insecure registries".
+    #[serde(deserialize_with = "list")]
+    pub insecure_registries: Vec<String>,
+    /// Redirects followed per request at most.
+    pub max_redirects: usize,
+    /// Connecting (name resolution, TCP, TLS) may take this many seconds.
+    pub connect_timeout_secs: u64,
+    /// An upstream's answer (status and headers) must start within this many seconds.
+    pub first_byte_timeout_secs: u64,
+    /// A body may stall this many seconds between two reads (blobs are streamed without a
+    /// total limit).
+    pub idle_timeout_secs: u64,
+    /// An answer read at once (a ping, a token, a manifest, at most
+    /// `limits.max_manifest_bytes`) must be complete within this many seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for RemotesSection {
+    fn default() -> Self {
+        RemotesSection {
+            allow_networks: Vec::new(),
+            deny_networks: berth_remote::policy::DEFAULT_DENY
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect(),
+            insecure_registries: Vec::new(),
+            max_redirects: 5,
+            connect_timeout_secs: 10,
+            first_byte_timeout_secs: 30,
+            idle_timeout_secs: 30,
+            request_timeout_secs: 60,
+        }
+    }
+}
+
+/// A list from a TOML array, or from a comma-separated string (an environment variable).
+fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::Many(items) => items,
+        OneOrMany::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NamespacesConfig {
@@ -238,6 +312,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             namespaces: NamespacesConfig::default(),
             auth: AuthSection::default(),
+            remotes: RemotesSection::default(),
         }
     }
 }
@@ -345,7 +420,54 @@ impl Config {
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be positive");
         }
+        self.upstream_client_config()?;
+        let r = &self.remotes;
+        if [
+            r.connect_timeout_secs,
+            r.first_byte_timeout_secs,
+            r.idle_timeout_secs,
+            r.request_timeout_secs,
+        ]
+        .contains(&0)
+        {
+            bail!("the remotes.*_timeout_secs must be positive");
+        }
+        for registry in &r.insecure_registries {
+            if !berth_service::valid_registry_host(registry)
+                && !registry
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                bail!("remotes.insecure_registries: {registry:?} is not host or host:port");
+            }
+        }
         Ok(())
+    }
+
+    /// How the upstream client behaves, from `[remotes]` (and the manifest limit).
+    pub fn upstream_client_config(&self) -> anyhow::Result<berth_remote::ClientConfig> {
+        let networks = |key: &str, items: &[String]| -> anyhow::Result<Vec<_>> {
+            items
+                .iter()
+                .map(|n| {
+                    n.parse::<berth_remote::policy::Network>()
+                        .map_err(|e| anyhow::anyhow!("remotes.{key}: {e}"))
+                })
+                .collect()
+        };
+        let r = &self.remotes;
+        Ok(berth_remote::ClientConfig {
+            policy: berth_remote::policy::AddressPolicy {
+                allow: networks("allow_networks", &r.allow_networks)?,
+                deny: networks("deny_networks", &r.deny_networks)?,
+            },
+            max_redirects: r.max_redirects,
+            max_manifest_bytes: self.limits.max_manifest_bytes as u64,
+            connect_timeout: Duration::from_secs(r.connect_timeout_secs),
+            first_byte_timeout: Duration::from_secs(r.first_byte_timeout_secs),
+            idle_timeout: Duration::from_secs(r.idle_timeout_secs),
+            request_timeout: Duration::from_secs(r.request_timeout_secs),
+        })
     }
 
     /// How the services behave, from this configuration.
@@ -424,6 +546,7 @@ impl Config {
             limits = %section("limits"),
             namespaces = %section("namespaces"),
             auth = %section("auth"),
+            remotes = %section("remotes"),
             "effective configuration"
         );
     }
@@ -671,6 +794,64 @@ mod tests {
         assert!(!format!("{c:?}").contains("topsecret"));
         let no_bucket = vec![("BERTH__STORAGE__TYPE".to_string(), "s3".to_string())];
         assert!(Config::load(None, no_bucket).is_err());
+    }
+
+    #[test]
+    fn remotes_networks_from_file_and_env() {
+        let defaults = Config::default().upstream_client_config().unwrap();
+        assert!(defaults.policy.allow.is_empty());
+        let metadata: std::net::IpAddr = "169.254.169.254".parse().unwrap();
+        assert!(defaults.policy.refusal(metadata).is_some());
+        let env = vec![
+            (
+                "BERTH__REMOTES__ALLOW_NETWORKS".to_string(),
+                "127.0.0.0/8, ::1".to_string(),
+            ),
+            (
+                "BERTH__REMOTES__INSECURE_REGISTRIES".to_string(),
+                "127.0.0.1".to_string(),
+            ),
+            (
+                "BERTH__REMOTES__FIRST_BYTE_TIMEOUT_SECS".to_string(),
+                "3".to_string(),
+            ),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.remotes.allow_networks, ["127.0.0.0/8", "::1"]);
+        assert_eq!(c.remotes.insecure_registries, ["127.0.0.1"]);
+        let client = c.upstream_client_config().unwrap();
+        assert!(
+            client
+                .policy
+                .refusal("127.0.0.1".parse().unwrap())
+                .is_none()
+        );
+        assert!(client.policy.refusal(metadata).is_some());
+        assert_eq!(client.first_byte_timeout, Duration::from_secs(3));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.toml");
+        std::fs::write(
+            &file,
+            "[remotes]\ndeny_networks = [\"10.0.0.0/8\"]\nmax_redirects = 1\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), vec![]).unwrap();
+        let client = c.upstream_client_config().unwrap();
+        assert!(
+            client.policy.refusal(metadata).is_none(),
+            "the list replaces the defaults"
+        );
+        assert!(client.policy.refusal("10.1.1.1".parse().unwrap()).is_some());
+        assert_eq!(client.max_redirects, 1);
+        for bad in [
+            ("BERTH__REMOTES__DENY_NETWORKS", "169.254.0.0/99"),
+            ("BERTH__REMOTES__ALLOW_NETWORKS", "example.com"),
+            ("BERTH__REMOTES__IDLE_TIMEOUT_SECS", "0"),
+            ("BERTH__REMOTES__INSECURE_REGISTRIES", "http://x"),
+        ] {
+            let env = vec![(bad.0.to_string(), bad.1.to_string())];
+            assert!(Config::load(None, env).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+mod remote_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -27,6 +28,12 @@ struct Cli {
     /// Output format of client commands.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// The user client commands log in as (HTTP Basic).
+    #[arg(long, global = true, env = "BERTH_USER")]
+    user: Option<String>,
+    /// Its password or personal access token.
+    #[arg(long, global = true, env = "BERTH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +64,11 @@ enum Command {
         repository: String,
         reference: String,
     },
+    /// External repositories on third-party registries (over the Docker Cloud API).
+    Remote {
+        #[command(subcommand)]
+        command: remote_cli::RemoteCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,7 +79,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         command => {
-            let client = client::Client::new(&cli.server, cli.output)?;
+            let login = match (cli.user, cli.token) {
+                (Some(user), Some(token)) => Some((user, token)),
+                (None, None) => None,
+                _ => anyhow::bail!("--user and --token go together"),
+            };
+            let client = client::Client::new(&cli.server, cli.output, login)?;
             runtime.block_on(async {
                 match command {
                     Command::Catalog => client.catalog().await,
@@ -80,6 +97,7 @@ fn main() -> anyhow::Result<()> {
                         repository,
                         reference,
                     } => client.delete(&repository, &reference).await,
+                    Command::Remote { command } => remote_cli::run(&client, command).await,
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

@@ -90,6 +90,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut service_config = config.services();
     service_config.auth.sealing_key = sealing_key(&config)?;
+    let upstream = berth_remote::RemoteClient::new(config.upstream_client_config()?)
+        .map_err(|e| anyhow::anyhow!("building the upstream client: {e}"))?;
+    service_config.remotes = berth_service::RemotesConfig {
+        upstream: Some(Arc::new(upstream)),
+        insecure_registries: config.remotes.insecure_registries.clone(),
+    };
     let services = Arc::new(
         Services::start(blobs, meta, service_config)
             .await

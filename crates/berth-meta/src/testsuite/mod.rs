@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod leases;
+mod remotes;
 mod repositories;
 mod uploads;
 mod users;
@@ -24,6 +25,7 @@ pub async fn run<B: MetaBackend>(backend: &Arc<B>) {
     artifacts::run(&meta).await;
     leases::run(&meta).await;
     users::run(&meta).await;
+    remotes::run(&meta).await;
 }
 
 /// What must hold when several replicas share one database: each is its own backend (own
@@ -34,6 +36,7 @@ pub async fn replicas<B: MetaBackend>(replicas: &[Arc<B>]) {
     leases::replicas(&metas).await;
     artifacts::replicas(&metas).await;
     repositories::replicas(&metas).await;
+    remotes::replicas(&metas).await;
 }
 
 pub(crate) fn repo(s: &str) -> RepoName {

@@ -5,7 +5,7 @@
 //! minute, against a revocation view refreshed every second from the database, so a revoked
 //! token or a changed password stops working within a second on every replica.
 
-mod crypto;
+pub(crate) mod crypto;
 pub mod jwt;
 pub mod sdk_signature;
 
