@@ -230,6 +230,9 @@ pub struct NewManifest {
     pub children: Vec<ManifestRef>,
     /// Who pushed it (recorded on the manifest if new, and on every tag it gets).
     pub pushed_by: String,
+    /// Whether every blob and child must be in the repository already. A pull-through
+    /// cache stores a manifest before its blobs, which arrive when first pulled.
+    pub require_refs: bool,
 }
 
 /// A stored manifest as served.

@@ -34,7 +34,8 @@ pub use error::{Entity, Field, ServiceError};
 pub use registry::image::{HistoryEntry, ImageInfo};
 pub use registry::{
     BlobService, BodyStream, DownloadCounter, ImageDetail, ManifestService, ManifestStored,
-    PullKind, ReferrerList, RegistryLimits, TagDetail, Upload, UploadFinished, UploadService,
+    ProxyService, PullKind, ReferrerList, RegistryLimits, TagDetail, Upload, UploadFinished,
+    UploadService,
 };
 pub use remotes::{
     CredentialsChange, ProxySpec, RegistryInfo, RemoteInfo, RemoteName, RemoteService, RemoteSpec,
@@ -103,10 +104,18 @@ impl Services {
             config.users_create_namespaces,
         ));
         let audit = Arc::new(AuditService::new(meta.clone()));
+        let remotes = Arc::new(RemoteService::new(
+            meta.clone(),
+            access.clone(),
+            audit.clone(),
+            config.remotes,
+            config.auth.sealing_key,
+        ));
         let repositories = Arc::new(RepositoryService::new(
             meta.clone(),
             access.clone(),
             audit.clone(),
+            remotes.clone(),
             config.namespaces,
         ));
         let store = Arc::new(registry::Store {
@@ -115,14 +124,7 @@ impl Services {
             limits: config.limits,
         });
         let downloads = Arc::new(DownloadCounter::default());
-        let audit_for_manifests = audit.clone();
-        let remotes = Arc::new(RemoteService::new(
-            meta.clone(),
-            access.clone(),
-            audit.clone(),
-            config.remotes,
-            config.auth.sealing_key,
-        ));
+        let proxy = Arc::new(ProxyService::new(store.clone(), remotes.clone()));
         let (auth, generated) = AuthService::start(
             meta.clone(),
             repositories.clone(),
@@ -130,14 +132,20 @@ impl Services {
             config.auth,
         )
         .await?;
+        let manifests = ManifestService::new(
+            store.clone(),
+            downloads.clone(),
+            audit.clone(),
+            proxy.clone(),
+        );
         Ok(Services {
             access,
             auth,
             audit,
             repositories,
-            blobs: BlobService::new(store.clone()),
+            blobs: BlobService::new(store.clone(), proxy.clone()),
             uploads: UploadService::new(store.clone()),
-            manifests: ManifestService::new(store, downloads.clone(), audit_for_manifests),
+            manifests,
             remotes,
             downloads,
             meta,

@@ -14,6 +14,7 @@ use berth_meta::{
 
 use crate::access::{AccessService, Target};
 use crate::audit::{AuditService, Outcome};
+use crate::remotes::RemoteService;
 use crate::{Entity, Field, Result, ServiceError};
 
 /// Namespace names no one may create: they would collide with API families that share a
@@ -115,6 +116,7 @@ pub struct RepositoryService {
     meta: Meta,
     access: Arc<AccessService>,
     audit: Arc<AuditService>,
+    remotes: Arc<RemoteService>,
     policy: NamespacePolicy,
     cache: ResolveCache,
 }
@@ -138,10 +140,12 @@ impl RepositoryService {
         meta: Meta,
         access: Arc<AccessService>,
         audit: Arc<AuditService>,
+        remotes: Arc<RemoteService>,
         policy: NamespacePolicy,
     ) -> Self {
         RepositoryService {
             audit,
+            remotes,
             cache: ResolveCache {
                 ttl: policy.resolve_ttl,
                 entries: RwLock::new(HashMap::new()),
@@ -176,7 +180,10 @@ impl RepositoryService {
         name: &RepoName,
         action: Action,
     ) -> Result<Option<Arc<RepositoryRow>>> {
-        let repo = self.lookup(name).await?;
+        let mut repo = self.lookup(name).await?;
+        if repo.is_none() && action == Action::Pull {
+            repo = self.open_proxied(name).await?;
+        }
         if !self.access.is_admin(caller) {
             let namespace = match repo {
                 Some(_) => None,
@@ -202,11 +209,22 @@ impl RepositoryService {
         name: &RepoName,
     ) -> Result<Arc<RepositoryRow>> {
         let scope = Scope::repository(name.clone(), Action::Push);
+        let refused = |upstream: &str| {
+            ServiceError::Forbidden(format!(
+                "{name} is a pull-through cache of {upstream}: pushes into it are refused"
+            ))
+        };
         if let Some(repo) = self.lookup(name).await? {
+            if repo.kind == berth_meta::RepoKind::Proxy {
+                return Err(refused("an upstream registry"));
+            }
             self.access
                 .check(caller, &scope, Target::Repository(Some(&repo), None))
                 .await?;
             return Ok(repo);
+        }
+        if let Some(proxy) = self.remotes.proxy_for(name).await? {
+            return Err(refused(&proxy.upstream_url));
         }
         let ns = namespace_name(name.namespace())?;
         let new = NewRepository::hosted(name.clone(), caller.display_name());
@@ -251,6 +269,33 @@ impl RepositoryService {
         let row = Arc::new(row);
         self.cache.put(row.clone());
         Ok(row)
+    }
+
+    /// The repository of a pull-through cache, created on its first pull (with its
+    /// namespace, private, when that is missing); `None` when no proxy serves the name.
+    async fn open_proxied(&self, name: &RepoName) -> Result<Option<Arc<RepositoryRow>>> {
+        let Some(proxy) = self.remotes.proxy_for(name).await? else {
+            return Ok(None);
+        };
+        let namespace = NewNamespace {
+            name: name.namespace().to_owned(),
+            description: format!("pull-through cache of {}", proxy.upstream_url),
+            is_public: false,
+            creator: proxy.creator.clone(),
+        };
+        let new = NewRepository {
+            kind: berth_meta::RepoKind::Proxy,
+            description: format!("cache of {}", proxy.upstream_url),
+            ..NewRepository::hosted(name.clone(), proxy.creator.clone())
+        };
+        let row = Arc::new(
+            self.meta
+                .repositories
+                .ensure_repository(&new, Some(&namespace))
+                .await?,
+        );
+        self.cache.put(row.clone());
+        Ok(Some(row))
     }
 
     async fn make_creator_manager(&self, caller: &Caller, namespace_id: i64) -> Result<()> {

@@ -28,8 +28,13 @@ pub(super) async fn handle(
     endpoint: OciEndpoint,
     headers: &HeaderMap,
     body: Body,
+    upstream_host: Option<&str>,
 ) -> OciResult {
     let services = &state.services;
+    let endpoint = match upstream_host {
+        Some(host) => mirrored(state, endpoint, host).await?,
+        None => endpoint,
+    };
     match endpoint {
         OciEndpoint::Base => {
             // With authentication on, `/v2/` tells clients without credentials where to get
@@ -124,6 +129,55 @@ pub(super) async fn handle(
             .into_response())
         }
     }
+}
+
+/// The registry-proxying form (`?ns=<upstream host>`, what containerd sends to a mirror):
+/// reads of `library/nginx` for `docker.io` go to the pull-through cache of that host
+/// (`hub/library/nginx` for a proxy `hub`). Other operations, and hosts no proxy serves, are
+/// left as they are.
+async fn mirrored(state: &AppState, endpoint: OciEndpoint, host: &str) -> OciResult<OciEndpoint> {
+    if endpoint.action() != Action::Pull || endpoint.repository().is_none() {
+        return Ok(endpoint);
+    }
+    let proxies = state.services.remotes.proxies_for_host(host).await?;
+    let Some(proxy) = proxies.first() else {
+        return Ok(endpoint);
+    };
+    let local = |name: RepoName| -> OciResult<RepoName> {
+        format!("{}/{name}", proxy.prefix)
+            .parse()
+            .map_err(|e: berth_core::NameError| OciError::new(OciCode::NameInvalid, e.to_string()))
+    };
+    Ok(match endpoint {
+        OciEndpoint::ListTags { name, page } => OciEndpoint::ListTags {
+            name: local(name)?,
+            page,
+        },
+        OciEndpoint::GetManifest {
+            name,
+            reference,
+            head,
+        } => OciEndpoint::GetManifest {
+            name: local(name)?,
+            reference,
+            head,
+        },
+        OciEndpoint::GetBlob { name, digest, head } => OciEndpoint::GetBlob {
+            name: local(name)?,
+            digest,
+            head,
+        },
+        OciEndpoint::Referrers {
+            name,
+            digest,
+            artifact_type,
+        } => OciEndpoint::Referrers {
+            name: local(name)?,
+            digest,
+            artifact_type,
+        },
+        other => other,
+    })
 }
 
 /// Resolves the repository and decides the access (`None`: it does not exist).
@@ -349,6 +403,20 @@ async fn get_blob(
         .await?
         .ok_or_else(|| ServiceError::NotFound(Entity::Blob(digest.clone())))?;
     let blobs = &state.services.blobs;
+    if !head && headers.get(header::RANGE).is_none() {
+        // A pull-through cache streams a blob it does not hold yet while it caches it.
+        if let Some((size, body)) = blobs.stream_uncached(&repo, &digest).await? {
+            return Ok(Content {
+                status: StatusCode::OK,
+                media_type: HeaderValue::from_static("application/octet-stream"),
+                digest,
+                length: size,
+                content_range: None,
+                body: Body::from_stream(body),
+            }
+            .into_response());
+        }
+    }
     let size = blobs.stat(&repo, &digest).await?;
     let requested = match headers.get(header::RANGE) {
         None => None,

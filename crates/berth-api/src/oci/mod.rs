@@ -29,7 +29,18 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
         template = endpoint.template();
         challenge_scope = endpoint.challenge_scope();
         let caller = authenticate(&state, &parts).await.map_err(OciError::from)?;
-        handlers::handle(&state, &caller, endpoint, &parts.headers, body).await
+        let upstream_host = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "ns")
+            .map(|(_, v)| v.into_owned());
+        handlers::handle(
+            &state,
+            &caller,
+            endpoint,
+            &parts.headers,
+            body,
+            upstream_host.as_deref(),
+        )
+        .await
     }
     .await;
     let mut response = match result {

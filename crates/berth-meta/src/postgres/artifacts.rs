@@ -109,7 +109,9 @@ impl ArtifactStore for PostgresMetaStore {
             &m.blobs,
         )
         .await?;
-        check_sizes(&m.blobs, &blobs, MetaError::MissingBlob)?;
+        if m.require_refs {
+            check_sizes(&m.blobs, &blobs, MetaError::MissingBlob)?;
+        }
         let children = locked_sizes(
             &mut tx,
             "SELECT digest, size FROM manifests WHERE repository_id = $1 AND digest = ANY($2)
@@ -118,7 +120,9 @@ impl ArtifactStore for PostgresMetaStore {
             &m.children,
         )
         .await?;
-        check_sizes(&m.children, &children, MetaError::MissingManifest)?;
+        if m.require_refs {
+            check_sizes(&m.children, &children, MetaError::MissingManifest)?;
+        }
 
         // The repository row is locked, so no delete of this manifest can run meanwhile:
         // either it is there already or we insert it.

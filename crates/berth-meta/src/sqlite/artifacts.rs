@@ -170,6 +170,7 @@ impl ArtifactStore for SqliteMetaStore {
             .bind(now)
             .bind(repo.0);
         let (blob_refs, child_refs) = (m.blobs.clone(), m.children.clone());
+        let require_refs = m.require_refs;
         self.write(move |conn| {
             Box::pin(async move {
                 let (mut blobs, mut children) = (HashMap::new(), HashMap::new());
@@ -191,8 +192,10 @@ impl ArtifactStore for SqliteMetaStore {
                         name: format!("#{}", repo.0),
                     });
                 }
-                check_sizes(&blob_refs, &blobs, MetaError::MissingBlob)?;
-                check_sizes(&child_refs, &children, MetaError::MissingManifest)?;
+                if require_refs {
+                    check_sizes(&blob_refs, &blobs, MetaError::MissingBlob)?;
+                    check_sizes(&child_refs, &children, MetaError::MissingManifest)?;
+                }
                 store.execute(&mut *conn).await?;
                 Ok(())
             })

@@ -71,6 +71,7 @@ pub(crate) fn manifest(
             .collect(),
         children: Vec::new(),
         pushed_by: "tester".into(),
+        require_refs: true,
         body,
     }
 }

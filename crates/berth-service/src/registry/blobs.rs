@@ -4,29 +4,50 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use berth_core::Digest;
-use berth_meta::{RepositoryRow, Visibility};
+use berth_meta::{RepoKind, RepositoryRow, Visibility};
 use berth_storage::{ByteStream, StorageError};
 
-use super::Store;
+use super::{ProxyService, Store};
 use crate::{Entity, Result, ServiceError};
 
 pub struct BlobService {
     store: Arc<Store>,
+    proxy: Arc<ProxyService>,
 }
 
 impl BlobService {
-    pub(crate) fn new(store: Arc<Store>) -> BlobService {
-        BlobService { store }
+    pub(crate) fn new(store: Arc<Store>, proxy: Arc<ProxyService>) -> BlobService {
+        BlobService { store, proxy }
     }
 
-    /// The size of a blob `repo` may serve.
+    /// The size of a blob `repo` may serve (for a pull-through cache: fetched into the cache
+    /// first when it is not there yet).
     pub async fn stat(&self, repo: &RepositoryRow, digest: &Digest) -> Result<u64> {
-        self.store
+        let size = self
+            .store
             .meta
             .artifacts
             .repo_blob_size(repo.id, digest)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(Entity::Blob(digest.clone())))
+            .await?;
+        match size {
+            Some(size) => Ok(size),
+            None if repo.kind == RepoKind::Proxy => self.proxy.blob_size(repo, digest).await,
+            None => Err(ServiceError::NotFound(Entity::Blob(digest.clone()))),
+        }
+    }
+
+    /// For a pull-through cache: the whole of a blob it does not hold yet, streamed from the
+    /// upstream while it is cached. `None`: read it as usual ([`BlobService::stat`], then
+    /// [`BlobService::open`]).
+    pub async fn stream_uncached(
+        &self,
+        repo: &RepositoryRow,
+        digest: &Digest,
+    ) -> Result<Option<(u64, ByteStream)>> {
+        if repo.kind != RepoKind::Proxy {
+            return Ok(None);
+        }
+        self.proxy.stream_blob(repo, digest).await
     }
 
     /// Streams `range` of a blob of `repo` already checked with [`BlobService::stat`].

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use berth_core::manifest::{self, ManifestError, ManifestKind, ParsedManifest};
 use berth_core::{Caller, Descriptor, Digest, Reference, Tag};
 use berth_meta::{
-    Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow, NewManifest, RepositoryRow,
-    TagQuery, TagRow, Visibility,
+    Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow, NewManifest, RepoKind,
+    RepositoryRow, TagQuery, TagRow, Visibility,
 };
 use bytes::Bytes;
 use futures::TryStreamExt;
 
 use super::image::{IMAGE_CONFIG_TYPES, ImageInfo};
-use super::{DownloadCounter, Store};
+use super::{DownloadCounter, ProxyService, Store};
 use crate::audit::{AuditService, Outcome};
 use crate::{Entity, Field, Result, ServiceError};
 
@@ -75,6 +75,7 @@ pub struct ManifestService {
     store: Arc<Store>,
     downloads: Arc<DownloadCounter>,
     audit: Arc<AuditService>,
+    proxy: Arc<ProxyService>,
 }
 
 /// Layers that clients fetch from elsewhere (Windows base layers): not required to be here.
@@ -92,11 +93,13 @@ impl ManifestService {
         store: Arc<Store>,
         downloads: Arc<DownloadCounter>,
         audit: Arc<AuditService>,
+        proxy: Arc<ProxyService>,
     ) -> ManifestService {
         ManifestService {
             store,
             downloads,
             audit,
+            proxy,
         }
     }
 
@@ -179,6 +182,7 @@ impl ManifestService {
                 .collect(),
             children: parsed.children.iter().map(as_ref).collect(),
             pushed_by: caller.display_name().to_owned(),
+            require_refs: true,
         };
         self.store
             .meta
@@ -201,20 +205,24 @@ impl ManifestService {
         })
     }
 
-    /// A manifest by tag or digest; a GET counts as a download.
+    /// A manifest by tag or digest (of a pull-through cache: checked with or fetched from
+    /// its upstream); a GET counts as a download.
     pub async fn get(
         &self,
         repo: &RepositoryRow,
         reference: &Reference,
         kind: PullKind,
     ) -> Result<ManifestRow> {
-        let row = self
-            .store
-            .meta
-            .artifacts
-            .get_manifest(repo.id, reference)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(Entity::Manifest(reference.to_string())))?;
+        let row = if repo.kind == RepoKind::Proxy {
+            self.proxy.manifest(repo, reference).await?
+        } else {
+            self.store
+                .meta
+                .artifacts
+                .get_manifest(repo.id, reference)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(Entity::Manifest(reference.to_string())))?
+        };
         if kind == PullKind::Get {
             let tag = match reference {
                 Reference::Tag(tag) => Some(tag),

@@ -6,6 +6,7 @@ mod blobs;
 mod downloads;
 pub mod image;
 mod manifests;
+mod proxy;
 mod uploads;
 mod writer;
 
@@ -24,6 +25,7 @@ pub use downloads::DownloadCounter;
 pub use manifests::{
     ImageDetail, ManifestService, ManifestStored, PullKind, ReferrerList, TagDetail,
 };
+pub use proxy::ProxyService;
 pub use uploads::{Upload, UploadFinished, UploadService};
 
 /// A request body on its way in.
