@@ -3,6 +3,10 @@
 //! resource's namespace (members and their levels, visibility) and answers allow, or a denial
 //! that does not leak what the caller may not see.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use berth_core::{Caller, Identity, Level, Resource, Scope};
 use berth_meta::{Meta, NamespaceRow, RepositoryRow, Visibility};
 
@@ -35,15 +39,61 @@ pub struct AccessService {
     mode: AccessMode,
     /// Whether users who are not administrators may create namespaces.
     users_create_namespaces: bool,
+    /// Member levels looked up recently, so that a user's pulls cost no database trip:
+    /// (namespace id, user) → level and when it was read. Kept as long as resolved
+    /// repositories are; this replica's own member changes clear it at once.
+    levels: Mutex<HashMap<(i64, String), (Option<Level>, Instant)>>,
+    levels_ttl: Duration,
 }
 
 impl AccessService {
-    pub fn new(meta: Meta, mode: AccessMode, users_create_namespaces: bool) -> AccessService {
+    pub fn new(
+        meta: Meta,
+        mode: AccessMode,
+        users_create_namespaces: bool,
+        levels_ttl: Duration,
+    ) -> AccessService {
         AccessService {
             meta,
             mode,
             users_create_namespaces,
+            levels: Mutex::new(HashMap::new()),
+            levels_ttl,
         }
+    }
+
+    /// A user's member level in a namespace (cached briefly).
+    async fn member_level(&self, namespace_id: i64, user: &str) -> Result<Option<Level>> {
+        let key = (namespace_id, user.to_owned());
+        if !self.levels_ttl.is_zero()
+            && let Some((level, at)) = self
+                .levels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+            && at.elapsed() < self.levels_ttl
+        {
+            return Ok(*level);
+        }
+        let level = self
+            .meta
+            .repositories
+            .member_level(namespace_id, user)
+            .await?;
+        let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+        if levels.len() > 50_000 {
+            levels.clear();
+        }
+        levels.insert(key, (level, Instant::now()));
+        Ok(level)
+    }
+
+    /// Forgets cached member levels (after this replica changed members).
+    pub fn forget_levels(&self) {
+        self.levels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     pub fn mode(&self) -> AccessMode {
@@ -98,11 +148,7 @@ impl AccessService {
                 {
                     None
                 } else {
-                    let level = self
-                        .meta
-                        .repositories
-                        .member_level(namespace_id, name)
-                        .await?;
+                    let level = self.member_level(namespace_id, name).await?;
                     match limit {
                         Some((_, max)) => level.map(|l| l.min(*max)),
                         None => level,

@@ -102,6 +102,7 @@ impl Services {
             meta.clone(),
             mode,
             config.users_create_namespaces,
+            config.namespaces.resolve_ttl,
         ));
         let audit = Arc::new(AuditService::new(meta.clone()));
         let remotes = Arc::new(RemoteService::new(

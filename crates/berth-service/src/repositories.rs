@@ -304,6 +304,7 @@ impl RepositoryService {
                 .repositories
                 .put_member(namespace_id, user, Level::Manage)
                 .await?;
+            self.access.forget_levels();
         }
         Ok(())
     }
@@ -473,6 +474,7 @@ impl RepositoryService {
             .repositories
             .put_member(view.namespace.id, username, level)
             .await?;
+        self.access.forget_levels();
         let resource = format!("{namespace}:{username}");
         self.audit.record(
             caller,
@@ -500,6 +502,7 @@ impl RepositoryService {
         {
             return Err(ServiceError::NotFound(Entity::Member(username.to_owned())));
         }
+        self.access.forget_levels();
         let resource = format!("{namespace}:{username}");
         self.audit
             .record(caller, None, "member.delete", &resource, Outcome::Ok, "");

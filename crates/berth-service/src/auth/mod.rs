@@ -115,6 +115,9 @@ struct Failures {
     by_key: HashMap<String, (u32, Instant)>,
 }
 
+/// A verified registry token: its identity, expiry (s), subject, credential, issue time (ms).
+type KnownToken = (Identity, i64, String, Option<String>, i64);
+
 struct Verified {
     identity: Identity,
     user: String,
@@ -134,6 +137,8 @@ pub struct AuthService {
     dummy_hash: String,
     revocations: RwLock<Revocations>,
     verified: Mutex<HashMap<[u8; 32], Verified>>,
+    /// Registry tokens already verified, by signature.
+    tokens: Mutex<HashMap<String, KnownToken>>,
     failures: Mutex<Failures>,
     seen_signatures: Mutex<HashMap<String, i64>>,
 }
@@ -240,6 +245,7 @@ impl AuthService {
                 ..Default::default()
             }),
             verified: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
             failures: Mutex::new(Failures::default()),
             seen_signatures: Mutex::new(HashMap::new()),
             config,
@@ -411,33 +417,7 @@ impl AuthService {
     /// token or robot secret.
     pub async fn bearer(&self, token: &str, source: Option<IpAddr>) -> Result<Identity> {
         if jwt::looks_like_jwt(token) {
-            let claims = jwt::verify(&self.signing_key, token, now_ms() / 1000)
-                .filter(|c| c.aud == self.config.service)
-                .ok_or_else(unauthenticated)?;
-            if !claims.sub.is_empty()
-                && !self.still_valid(&claims.sub, claims.cred.as_deref(), claims.iat_ms)
-            {
-                return Err(unauthenticated());
-            }
-            let grants: Vec<Grant> = claims
-                .access
-                .iter()
-                .filter_map(|a| match a.kind.as_str() {
-                    "repository" => Some(Grant {
-                        repository: Some(a.name.parse().ok()?),
-                        actions: a.actions.iter().flat_map(|x| parse_action(x)).collect(),
-                    }),
-                    "registry" if a.name == "catalog" => Some(Grant {
-                        repository: None,
-                        actions: vec![Action::Pull],
-                    }),
-                    _ => None,
-                })
-                .collect();
-            return Ok(Identity::Granted {
-                subject: (!claims.sub.is_empty()).then_some(claims.sub),
-                grants: grants.into(),
-            });
+            return self.registry_token(token);
         }
         if split_token(token).is_some() {
             let cache_key = crypto::sha256(format!("\0bearer\0{token}").as_bytes());
@@ -458,6 +438,73 @@ impl AuthService {
             self.failed(&[&keys[1]]);
         }
         Err(unauthenticated())
+    }
+
+    /// A registry token this berth signed: its grants, checked by signature once and then
+    /// remembered until it expires (a revocation or credential change still ends it).
+    fn registry_token(&self, token: &str) -> Result<Identity> {
+        let now = now_ms();
+        let signature = token.rsplit('.').next().unwrap_or("");
+        if let Some(known) = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(signature)
+            .cloned()
+        {
+            let (identity, exp, sub, cred, iat_ms) = known;
+            if exp > now / 1000
+                && (sub.is_empty() || self.still_valid(&sub, cred.as_deref(), iat_ms))
+            {
+                return Ok(identity);
+            }
+            return Err(unauthenticated());
+        }
+        let claims = jwt::verify(&self.signing_key, token, now / 1000)
+            .filter(|c| c.aud == self.config.service)
+            .ok_or_else(unauthenticated)?;
+        if !claims.sub.is_empty()
+            && !self.still_valid(&claims.sub, claims.cred.as_deref(), claims.iat_ms)
+        {
+            return Err(unauthenticated());
+        }
+        let grants: Vec<Grant> = claims
+            .access
+            .iter()
+            .filter_map(|a| match a.kind.as_str() {
+                "repository" => Some(Grant {
+                    repository: Some(a.name.parse().ok()?),
+                    actions: a.actions.iter().flat_map(|x| parse_action(x)).collect(),
+                }),
+                "registry" if a.name == "catalog" => Some(Grant {
+                    repository: None,
+                    actions: vec![Action::Pull],
+                }),
+                _ => None,
+            })
+            .collect();
+        let identity = Identity::Granted {
+            subject: (!claims.sub.is_empty()).then(|| claims.sub.clone()),
+            grants: grants.into(),
+        };
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if tokens.len() > 10_000 {
+            tokens.retain(|_, (_, exp, ..)| *exp > now / 1000);
+            if tokens.len() > 10_000 {
+                tokens.clear();
+            }
+        }
+        tokens.insert(
+            signature.to_owned(),
+            (
+                identity.clone(),
+                claims.exp,
+                claims.sub,
+                claims.cred,
+                claims.iat_ms,
+            ),
+        );
+        Ok(identity)
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Identity> {
