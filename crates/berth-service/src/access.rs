@@ -34,6 +34,9 @@ pub enum Target<'a> {
     Repository(Option<&'a RepositoryRow>, Option<&'a NamespaceRow>),
 }
 
+/// A namespace id and a user name.
+type MemberKey = (i64, String);
+
 pub struct AccessService {
     meta: Meta,
     mode: AccessMode,
@@ -42,7 +45,7 @@ pub struct AccessService {
     /// Member levels looked up recently, so that a user's pulls cost no database trip:
     /// (namespace id, user) → level and when it was read. Kept as long as resolved
     /// repositories are; this replica's own member changes clear it at once.
-    levels: Mutex<HashMap<(i64, String), (Option<Level>, Instant)>>,
+    levels: Mutex<HashMap<MemberKey, (Option<Level>, Instant)>>,
     levels_ttl: Duration,
 }
 
