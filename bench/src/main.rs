@@ -65,10 +65,15 @@ enum Command {
     SeedTags {
         #[arg(long)]
         url: String,
+        /// The repository, or with --repos N > 1 the prefix of repositories <repo><index, 5 digits>.
         #[arg(long)]
         repo: String,
+        /// Tags per repository.
         #[arg(long)]
         count: usize,
+        /// How many repositories (each: one image, then COUNT tags of it).
+        #[arg(long, default_value_t = 1)]
+        repos: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
         #[arg(long, default_value = "tag")]
@@ -100,6 +105,10 @@ enum Command {
         /// Full URL (http only).
         #[arg(long)]
         url: String,
+        /// A file of URLs or paths on the same host, one per line, requested in turn (the
+        /// connections start at different lines).
+        #[arg(long)]
+        url_file: Option<String>,
         #[arg(long, default_value = "GET")]
         method: String,
         /// Extra request header, "Name: value" (repeatable).
@@ -131,12 +140,13 @@ fn main() -> anyhow::Result<()> {
         Command::Report { results } => return report(&results),
         Command::Hammer {
             url,
+            url_file,
             method,
             header,
             conns,
             secs,
             threads,
-        } => return hammer(url, method, header, conns, secs, threads),
+        } => return hammer(url, url_file, method, header, conns, secs, threads),
         Command::S3Shim { upstream, listen } => {
             return tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -176,19 +186,29 @@ fn main() -> anyhow::Result<()> {
                 url,
                 repo,
                 count,
+                repos,
                 concurrency,
                 tag_prefix,
                 seed,
             } => {
-                seed_tags(
-                    url.trim_end_matches('/').to_string(),
-                    repo,
-                    count,
-                    concurrency,
-                    tag_prefix,
-                    seed.unwrap_or_else(clock_seed),
-                )
-                .await
+                let seed = seed.unwrap_or_else(clock_seed);
+                for r in 0..repos {
+                    let name = if repos > 1 {
+                        format!("{repo}{r:05}")
+                    } else {
+                        repo.clone()
+                    };
+                    seed_tags(
+                        url.trim_end_matches('/').to_string(),
+                        name,
+                        count,
+                        concurrency,
+                        tag_prefix.clone(),
+                        seed.wrapping_add(r as u64),
+                    )
+                    .await?;
+                }
+                Ok(())
             }
             Command::GetLoop {
                 url,
@@ -605,20 +625,27 @@ fn parse_head(head: &[u8]) -> anyhow::Result<(u16, usize)> {
     Ok((status, len.unwrap_or(0)))
 }
 
+/// One connection's share: requests sent in turn (from `first` on), and the latency of each
+/// answer in microseconds.
 async fn hammer_conn(
     addr: String,
-    request: Arc<[u8]>,
+    requests: Arc<Vec<Vec<u8>>>,
+    first: usize,
     head_only: bool,
     deadline: tokio::time::Instant,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<(u64, u64, Vec<u32>)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(&addr).await?;
     s.set_nodelay(true)?;
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     let (mut ok, mut bad) = (0u64, 0u64);
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let mut next = first;
     while tokio::time::Instant::now() < deadline {
-        s.write_all(&request).await?;
+        let sent = Instant::now();
+        s.write_all(&requests[next % requests.len()]).await?;
+        next += 1;
         let head_end = loop {
             if let Some(p) = find(&buf, b"\r\n\r\n") {
                 break p;
@@ -639,19 +666,21 @@ async fn hammer_conn(
             buf.extend_from_slice(&chunk[..n]);
         }
         buf.drain(..total);
+        latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
         if (200..300).contains(&status) {
             ok += 1;
         } else {
             bad += 1;
         }
     }
-    Ok((ok, bad))
+    Ok((ok, bad, latencies))
 }
 
 /// wrk's model: THREADS OS threads, each with its own single-threaded event loop driving its
 /// share of the connections (no work stealing, no cross-thread wake-ups).
 fn hammer(
     url: String,
+    url_file: Option<String>,
     method: String,
     headers: Vec<String>,
     conns: usize,
@@ -665,13 +694,39 @@ fn hammer(
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
-    for h in &headers {
-        req.push_str(h);
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
-    let request: Arc<[u8]> = req.into_bytes().into();
+    // The request for each path: the URL's, or every line of the URL file (same host).
+    let paths: Vec<String> = match &url_file {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading {file}"))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let l = l.trim();
+                match l.strip_prefix("http://") {
+                    Some(rest) => rest
+                        .find('/')
+                        .map_or("/".to_owned(), |i| rest[i..].to_owned()),
+                    None => l.to_owned(),
+                }
+            })
+            .collect(),
+        None => vec![path.to_owned()],
+    };
+    anyhow::ensure!(!paths.is_empty(), "no URLs to request");
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(
+        paths
+            .iter()
+            .map(|path| {
+                let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+                for h in &headers {
+                    req.push_str(h);
+                    req.push_str("\r\n");
+                }
+                req.push_str("\r\n");
+                req.into_bytes()
+            })
+            .collect(),
+    );
     let head_only = method.eq_ignore_ascii_case("HEAD");
     let conns = conns.max(1);
     let threads = threads.clamp(1, conns);
@@ -682,47 +737,63 @@ fn hammer(
         .map(|t| {
             // Spread the connections as evenly as possible over the threads.
             let mine = conns / threads + usize::from(t < conns % threads);
-            let (addr, request) = (addr.to_string(), request.clone());
-            std::thread::spawn(move || -> anyhow::Result<(u64, u64)> {
+            let (addr, requests) = (addr.to_string(), requests.clone());
+            std::thread::spawn(move || -> anyhow::Result<(u64, u64, Vec<u32>)> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
                 rt.block_on(async move {
                     let tasks: Vec<_> = (0..mine)
-                        .map(|_| {
+                        .map(|c| {
+                            // Connections start at different places in the list.
+                            let first = (t * 7919 + c * 104_729) % requests.len();
                             tokio::spawn(hammer_conn(
                                 addr.clone(),
-                                request.clone(),
+                                requests.clone(),
+                                first,
                                 head_only,
                                 deadline,
                             ))
                         })
                         .collect();
-                    let (mut ok, mut bad) = (0, 0);
+                    let (mut ok, mut bad, mut all) = (0, 0, Vec::new());
                     for t in tasks {
-                        let (o, b) = t.await??;
+                        let (o, b, l) = t.await??;
                         ok += o;
                         bad += b;
+                        all.extend(l);
                     }
-                    Ok((ok, bad))
+                    Ok((ok, bad, all))
                 })
             })
         })
         .collect();
-    let (mut ok, mut bad) = (0, 0);
+    let (mut ok, mut bad, mut latencies) = (0, 0, Vec::new());
     for w in workers {
-        let (o, b) = w
+        let (o, b, l) = w
             .join()
             .map_err(|_| anyhow::anyhow!("hammer thread panicked"))??;
         ok += o;
         bad += b;
+        latencies.extend(l);
     }
     let secs = start.elapsed().as_secs_f64();
     let cpu = self_cpu_secs() - cpu0;
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i] as f64 / 1000.0
+    };
     println!(
-        "ops={} secs={secs:.4} rate={:.2} non2xx={bad} client_cpu_s={cpu:.3}",
+        "ops={} secs={secs:.4} rate={:.2} non2xx={bad} client_cpu_s={cpu:.3} p50_ms={:.3} p99_ms={:.3} max_ms={:.3}",
         ok + bad,
-        (ok + bad) as f64 / secs
+        (ok + bad) as f64 / secs,
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
     );
     Ok(())
 }
