@@ -23,7 +23,8 @@ pub const MAX_LIMIT: u32 = 1000;
 /// at the top level; `fallback` when neither tells.
 fn failing_field(path: &serde_path_to_error::Path, message: &str, fallback: &str) -> String {
     let path = path.to_string();
-    if path != "." && !path.is_empty() {
+    // `.` is the top level, `?` a position serde_path_to_error could not name.
+    if path != "." && path != "?" && !path.is_empty() {
         return path;
     }
     for lead in ["unknown field `", "missing field `", "duplicate field `"] {
@@ -56,7 +57,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, NativeError> {
         Err(e) => {
             let inner = e.inner().to_string();
             let field = failing_field(e.path(), &inner, "body");
-            Err(NativeError::invalid(field, format!("invalid JSON body: {inner}")))
+            Err(NativeError::invalid(
+                field,
+                format!("invalid JSON body: {inner}"),
+            ))
         }
     }
 }
@@ -156,7 +160,10 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, Native
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner().to_string();
         let field = failing_field(e.path(), &inner, "query");
-        NativeError::invalid(field.clone(), format!("invalid query parameter {field}: {inner}"))
+        NativeError::invalid(
+            field.clone(),
+            format!("invalid query parameter {field}: {inner}"),
+        )
     })
 }
 

@@ -189,7 +189,9 @@ async fn list(
         .repositories
         .list_repositories(caller, query)
         .await?;
-    Ok(Json(Listing::of(listed, page, |r| Repository::new(r, &host))))
+    Ok(Json(Listing::of(listed, page, |r| {
+        Repository::new(r, &host)
+    })))
 }
 
 /// List the repositories the caller may see, across namespaces.

@@ -36,9 +36,7 @@ impl Robot {
                 .robot
                 .as_ref()
                 .map_or(LevelName::Read, |(_, l)| (*l).into()),
-            namespace: row
-                .robot
-                .map_or_else(|| namespace.to_owned(), |(ns, _)| ns),
+            namespace: row.robot.map_or_else(|| namespace.to_owned(), |(ns, _)| ns),
             name: row.name,
             disabled: row.disabled,
             created_at: time(row.created_at),
@@ -84,12 +82,10 @@ pub async fn list_robots(
     Params(q): Params<PageQuery>,
 ) -> NativeResult<Json<Listing<Robot>>> {
     let page = q.page()?;
-    let all = state
-        .services
-        .auth
-        .list_robots(&auth.0, &namespace)
-        .await?;
-    Ok(Json(Listing::slice(all, page, |r| Robot::new(r, &namespace))))
+    let all = state.services.auth.list_robots(&auth.0, &namespace).await?;
+    Ok(Json(Listing::slice(all, page, |r| {
+        Robot::new(r, &namespace)
+    })))
 }
 
 /// Create a robot in a namespace (managers).

@@ -96,7 +96,10 @@ mod tests {
         let d = Digest::sha256(b"x");
         let cases = [
             ("team/app", RepoRoute::Repository(name("team/app"))),
-            ("team/tags/tags/v1", RepoRoute::Repository(name("team/tags/tags/v1"))),
+            (
+                "team/tags/tags/v1",
+                RepoRoute::Repository(name("team/tags/tags/v1")),
+            ),
             ("team%2Fapp", RepoRoute::Repository(name("team/app"))),
             ("team/app/-/tags", RepoRoute::Tags(name("team/app"))),
             ("team/app/-/tags/", RepoRoute::Tags(name("team/app"))),
