@@ -202,6 +202,7 @@ on_every_backend!(
     users_and_passwords,
     tokens_robots_keys_and_audit,
     openapi_document_is_served,
+    every_documented_operation_is_routed,
 );
 
 impl TestRegistry {
@@ -2453,6 +2454,54 @@ async fn openapi_document_is_served(reg: TestRegistry) {
     assert_eq!(served, built);
     assert_eq!(served["openapi"], "3.1.0");
     assert!(served["paths"]["/api/v1/repositories/{name}/-/tags/{tag}"]["get"].is_object());
+}
+
+/// Every operation of the document reaches a handler: an answer of its own (a success, or
+/// an error naming what it is about), never the catch-all's "no such endpoint" or a 405. A
+/// route added to the document without a handler, or the reverse, fails here or in the
+/// snapshot.
+async fn every_documented_operation_is_routed(reg: TestRegistry) {
+    reg.create_namespace("team", false).await;
+    reg.push_image("team/app", &["v1"], "routed", "amd64").await;
+    let document: Value =
+        serde_json::from_str(&berth_api::native::openapi().to_json().unwrap()).unwrap();
+    let digest = Digest::sha256(b"not there").to_string();
+    let mut operations = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{namespace}", "team")
+            .replace("{digest}", &digest)
+            .replace("{tag}", "nope")
+            .replace("{username}", "nobody")
+            .replace("{id}", "nope")
+            .replace("{access_key}", "NOPE");
+        let concrete = if concrete.starts_with("/api/v1/repositories/") {
+            concrete.replace("{name}", "team/app")
+        } else {
+            concrete.replace("{name}", "nobody")
+        };
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let r = reg
+                .call(method.clone(), &concrete, Some(&admin()), None)
+                .await;
+            operations += 1;
+            assert_ne!(
+                r.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {concrete}: {}",
+                r.text()
+            );
+            if r.status == StatusCode::NOT_FOUND {
+                let error = r.json()["error"].clone();
+                assert!(
+                    error["target"].is_string(),
+                    "{method} {concrete} fell through to no endpoint: {error}"
+                );
+            }
+        }
+    }
+    assert_eq!(operations, 37, "operations in the document");
 }
 
 /// Without authentication (the in-process default), everyone may do everything.
