@@ -238,6 +238,62 @@ mod tests {
         insta::assert_json_snapshot!("openapi", document);
     }
 
+    /// The routes issue 8 will add (charts of a namespace, seed 002's spaces) merge with
+    /// these without a conflict, and win over the catch-all. (A route under
+    /// `/api/v1/namespaces/` must name its first parameter `{namespace}`, as here.)
+    #[tokio::test]
+    async fn router_leaves_room_for_charts() {
+        use tower::ServiceExt;
+        let later = Router::new()
+            .route(
+                "/api/v1/namespaces/{namespace}/charts",
+                axum::routing::get(|| async { "charts" }),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/charts/{chart}/versions/{version}",
+                axum::routing::get(|| async { "version" }),
+            )
+            .route("/api/v1/spaces/{*rest}", any(|| async { "spaces" }));
+        let dir = tempfile::tempdir().unwrap();
+        let meta = berth_meta::SqliteMetaStore::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap();
+        let services = berth_service::Services::start(
+            std::sync::Arc::new(berth_storage::MemoryBlobStore::new()),
+            berth_meta::Meta::new(std::sync::Arc::new(meta)),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let app = router().merge(later).with_state(AppState::new(
+            std::sync::Arc::new(services),
+            Default::default(),
+        ));
+        for (uri, body) in [
+            ("/api/v1/namespaces/team/charts", "charts"),
+            (
+                "/api/v1/namespaces/team/charts/web/versions/1.0.0",
+                "version",
+            ),
+            ("/api/v1/spaces/team/charts", "spaces"),
+        ] {
+            let response = app
+                .clone()
+                .oneshot(
+                    http::Request::get(uri)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            assert_eq!(&bytes[..], body.as_bytes(), "{uri}");
+        }
+    }
+
     /// Every documented operation below `/api/v1/repositories/{name}` reaches its route in
     /// the dispatcher's parser (the routes with plain parameters are registered from their
     /// annotations, so they cannot be missing).
