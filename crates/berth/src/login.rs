@@ -178,7 +178,17 @@ pub async fn login(
 
 /// `berth logout`: revokes the saved token (when the server can be reached) and forgets it.
 pub async fn logout(output: Output) -> anyhow::Result<()> {
-    let Some(saved) = load()? else {
+    let saved = match load() {
+        Ok(saved) => saved,
+        Err(e) => {
+            // Unreadable: nothing to revoke, but it goes all the same.
+            let path = config_path()?;
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            eprintln!("warning: {e:#}; removed it");
+            return Ok(());
+        }
+    };
+    let Some(saved) = saved else {
         match output {
             Output::Json => println!("{}", json!({"logged_out": false})),
             Output::Table => println!("not logged in"),

@@ -141,7 +141,11 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Logout => runtime.block_on(login::logout(cli.output)),
         command => {
-            let saved = login::load()?;
+            // A broken login file must not stop commands that do not need it.
+            let saved = login::load().unwrap_or_else(|e| {
+                eprintln!("warning: {e:#}");
+                None
+            });
             let server = cli
                 .server
                 .or_else(|| saved.as_ref().map(|s| s.server.clone()))

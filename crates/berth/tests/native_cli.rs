@@ -503,6 +503,18 @@ async fn login_and_every_management_command() {
     );
     assert!(!works, "the logged-out token still works");
     assert_eq!(ok(&["logout"]).trim(), "not logged in");
+    // A broken login file warns, blocks nothing, and goes with logout.
+    std::fs::write(&config, "this is = not [a login").unwrap();
+    let (works, _, err) = berth(
+        &home,
+        &[
+            "--server", &url, "--user", "admin", "--token", PASSWORD, "user", "list",
+        ],
+        None,
+    );
+    assert!(works && err.contains("warning"), "{err}");
+    ok(&["logout"]);
+    assert!(!config.exists());
     // No secret in berth's log.
     let log = server.log_tail();
     assert!(
