@@ -7,7 +7,7 @@ pub mod access_log;
 pub mod caller;
 pub mod dockercloud;
 pub mod drain;
-pub mod native_tokens;
+pub mod native;
 pub mod oci;
 pub mod token;
 
@@ -92,7 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(oci::dispatch))
         .merge(token::router())
         .merge(dockercloud::router())
-        .merge(native_tokens::router())
+        .merge(native::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         // Outside the handlers: an error answer waits for the rest of the request body.

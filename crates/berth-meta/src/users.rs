@@ -57,8 +57,9 @@ pub struct UserRow {
     pub updated_at: i64,
 }
 
-/// Changes to a user; `None` keeps a field. A new password or disabling the user also
-/// moves `credentials_changed_at`, which ends the login tokens issued before.
+/// Changes to a user; `None` keeps a field. A new password, disabling the user or taking
+/// administration away also moves `credentials_changed_at`, which ends the login tokens
+/// issued before (and what replicas verified before).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserUpdate {
     pub password_hash: Option<String>,

@@ -2,6 +2,7 @@
 //! people or JSON for scripts.
 
 use anyhow::{Context, bail};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use crate::Output;
@@ -41,6 +42,11 @@ impl Client {
         &self.base
     }
 
+    /// The user the client logs in as, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.login.as_ref().map(|(user, _)| user.as_str())
+    }
+
     /// A request to `path` on the server, with the login if one was given.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
@@ -48,6 +54,51 @@ impl Client {
             Some((user, secret)) => request.basic_auth(user, Some(secret)),
             None => request,
         }
+    }
+
+    /// A native API call (`/api/v1/...`): its JSON answer (null for 204), or an error with
+    /// the server's message from the native error shape.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("contacting {}", self.base))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            if text.is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_str(&text).context("the server's answer is not JSON");
+        }
+        let error = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+        let error = &error["error"];
+        let message = error["message"].as_str().unwrap_or("no details");
+        let mut detail = String::new();
+        if let Some(code) = error["code"].as_str() {
+            detail = match error["target"].as_str() {
+                Some(target) => format!(" ({code}: {target})"),
+                None => format!(" ({code})"),
+            };
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            bail!(
+                "server answered {status}: {message}{detail}; log in with `berth login` (or \
+                 --user and --token)"
+            );
+        }
+        bail!("server answered {status}: {message}{detail}")
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
@@ -153,6 +204,27 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// What a path segment may hold as it is; everything else is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One path segment, encoded.
+pub fn path_segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// A repository name in a path: its slashes stay slashes (the native API reads the name up
+/// to the `/-/` that ends it), each component encoded.
+pub fn repo_path(name: &str) -> String {
+    name.split('/')
+        .map(path_segment)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn header(response: &reqwest::Response, name: &str) -> String {

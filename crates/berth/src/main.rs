@@ -3,6 +3,8 @@
 
 mod client;
 mod config;
+mod login;
+mod native_cli;
 mod remote_cli;
 mod serve;
 
@@ -17,18 +19,15 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "A registry for container images, OCI artifacts and Helm charts"
 )]
 struct Cli {
-    /// The berth server the client commands talk to.
-    #[arg(
-        long,
-        global = true,
-        env = "BERTH_SERVER",
-        default_value = "http://127.0.0.1:5000"
-    )]
-    server: String,
+    /// The berth server the client commands talk to [default: the one `berth login` saved,
+    /// else http://127.0.0.1:5000].
+    #[arg(long, global = true, env = "BERTH_SERVER")]
+    server: Option<String>,
     /// Output format of client commands.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
-    /// The user client commands log in as (HTTP Basic).
+    /// The user client commands log in as (HTTP Basic) [default: the one `berth login`
+    /// saved].
     #[arg(long, global = true, env = "BERTH_USER")]
     user: Option<String>,
     /// Its password or personal access token.
@@ -69,7 +68,69 @@ enum Command {
         #[command(subcommand)]
         command: remote_cli::RemoteCommand,
     },
+    /// Log in: creates a personal access token and saves it in your config file (0600),
+    /// which every command then uses.
+    Login {
+        /// The user (asked when not given).
+        #[arg(long, short = 'u')]
+        username: Option<String>,
+        /// Read the password from the first line of stdin (else it is asked).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Log out: revokes the saved token and removes it.
+    Logout,
+    /// Namespaces.
+    Namespace {
+        #[command(subcommand)]
+        command: native_cli::NamespaceCommand,
+    },
+    /// Members of a namespace and their levels.
+    Member {
+        #[command(subcommand)]
+        command: native_cli::MemberCommand,
+    },
+    /// OCI repositories (`team/app`) and their counters.
+    Repo {
+        #[command(subcommand)]
+        command: native_cli::RepoCommand,
+    },
+    /// Images (manifests) of a repository.
+    Image {
+        #[command(subcommand)]
+        command: native_cli::ImageCommand,
+    },
+    /// Tags of a repository, with their detail.
+    Tag {
+        #[command(subcommand)]
+        command: native_cli::TagCommand,
+    },
+    /// Users (administrators; anyone may change its own password).
+    User {
+        #[command(subcommand)]
+        command: native_cli::UserCommand,
+    },
+    /// Your personal access tokens.
+    Token {
+        #[command(subcommand)]
+        command: native_cli::TokenCommand,
+    },
+    /// Robot accounts of a namespace.
+    Robot {
+        #[command(subcommand)]
+        command: native_cli::RobotCommand,
+    },
+    /// Your access keys (AK/SK) for SWR clients.
+    Key {
+        #[command(subcommand)]
+        command: native_cli::KeyCommand,
+    },
+    /// The audit log (administrators).
+    Audit(native_cli::AuditArgs),
 }
+
+/// The server when neither --server, BERTH_SERVER nor a saved login names one.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -78,13 +139,39 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Logout => runtime.block_on(login::logout(cli.output)),
         command => {
+            // A broken login file must not stop commands that do not need it.
+            let saved = login::load().unwrap_or_else(|e| {
+                eprintln!("warning: {e:#}");
+                None
+            });
+            let server = cli
+                .server
+                .or_else(|| saved.as_ref().map(|s| s.server.clone()))
+                .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+            let server = server.trim_end_matches('/').to_owned();
+            if let Command::Login {
+                username,
+                password_stdin,
+            } = command
+            {
+                return runtime.block_on(login::login(
+                    &server,
+                    cli.output,
+                    username,
+                    password_stdin,
+                ));
+            }
             let login = match (cli.user, cli.token) {
                 (Some(user), Some(token)) => Some((user, token)),
-                (None, None) => None,
+                // The saved token, only for the server it belongs to.
+                (None, None) => saved
+                    .filter(|s| s.server == server)
+                    .map(|s| (s.user, s.token)),
                 _ => anyhow::bail!("--user and --token go together"),
             };
-            let client = client::Client::new(&cli.server, cli.output, login)?;
+            let client = client::Client::new(&server, cli.output, login)?;
             runtime.block_on(async {
                 match command {
                     Command::Catalog => client.catalog().await,
@@ -98,7 +185,19 @@ fn main() -> anyhow::Result<()> {
                         reference,
                     } => client.delete(&repository, &reference).await,
                     Command::Remote { command } => remote_cli::run(&client, command).await,
-                    Command::Serve(_) => unreachable!("handled above"),
+                    Command::Namespace { command } => native_cli::namespace(&client, command).await,
+                    Command::Member { command } => native_cli::member(&client, command).await,
+                    Command::Repo { command } => native_cli::repo(&client, command).await,
+                    Command::Image { command } => native_cli::image(&client, command).await,
+                    Command::Tag { command } => native_cli::tag(&client, command).await,
+                    Command::User { command } => native_cli::user(&client, command).await,
+                    Command::Token { command } => native_cli::token(&client, command).await,
+                    Command::Robot { command } => native_cli::robot(&client, command).await,
+                    Command::Key { command } => native_cli::key(&client, command).await,
+                    Command::Audit(args) => native_cli::audit(&client, args).await,
+                    Command::Serve(_) | Command::Login { .. } | Command::Logout => {
+                        unreachable!("handled above")
+                    }
                 }
             })
         }

@@ -67,7 +67,9 @@ impl UserStore for PostgresMetaStore {
     }
 
     async fn update_user(&self, name: &str, u: &UserUpdate) -> Result<Option<UserRow>> {
-        let ends_logins = u.password_hash.is_some() || u.disabled == Some(true);
+        // Taking administration away ends logins too (granting it need not).
+        let ends_logins =
+            u.password_hash.is_some() || u.disabled == Some(true) || u.admin == Some(false);
         let done = sqlx::query(
             "UPDATE users SET password_hash = coalesce($1, password_hash),
                               admin = coalesce($2, admin), disabled = coalesce($3, disabled),

@@ -70,7 +70,9 @@ impl UserStore for SqliteMetaStore {
 
     async fn update_user(&self, name: &str, u: &UserUpdate) -> Result<Option<UserRow>> {
         let now = now_ms();
-        let ends_logins = u.password_hash.is_some() || u.disabled == Some(true);
+        // Taking administration away ends logins too (granting it need not).
+        let ends_logins =
+            u.password_hash.is_some() || u.disabled == Some(true) || u.admin == Some(false);
         let done = sqlx::query(
             "UPDATE users SET password_hash = coalesce(?, password_hash),
                               admin = coalesce(?, admin), disabled = coalesce(?, disabled),

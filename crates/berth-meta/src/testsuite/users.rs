@@ -72,7 +72,7 @@ pub(super) async fn run(meta: &Meta) {
         .unwrap();
     assert_eq!((page.total, page.items[0].name.as_str()), (3, "bob"));
 
-    // A new password ends earlier logins; making someone admin does not.
+    // A new password ends earlier logins; making someone admin does not, unmaking does.
     let before = alice.credentials_changed_at;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let promoted = store
@@ -88,6 +88,23 @@ pub(super) async fn run(meta: &Meta) {
         .unwrap();
     assert!(promoted.admin);
     assert_eq!(promoted.credentials_changed_at, before);
+    // Taking it away does end them (the user must not stay an administrator anywhere).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let demoted = store
+        .update_user(
+            "alice",
+            &UserUpdate {
+                admin: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!demoted.admin);
+    assert!(demoted.credentials_changed_at > before);
+    let before = demoted.credentials_changed_at;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let since = now_ms();
     let changed = store
         .update_user(

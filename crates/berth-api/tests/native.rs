@@ -1,0 +1,2536 @@
+//! In-process tests of the native API (`/api/v1`) through the real router, with
+//! authentication on: every route, its errors and bad input (a clear 4xx in the one shape,
+//! never a 5xx, nothing changed), counters after pushes, pulls and deletes (and deleted
+//! things gone from `/v2` at once), concurrent pushes, and who may do what (anonymous,
+//! reader, writer, manager, admin). Every case runs on the embedded configuration and on
+//! PostgreSQL + S3.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use base64::Engine;
+use berth_api::AppState;
+use berth_core::Digest;
+use berth_meta::{Meta, PostgresMetaStore, SqliteMetaStore};
+use berth_service::{AuthConfig, ServiceConfig, Services};
+use berth_storage::{BlobStore, FsBlobStore, S3BlobStore};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ADMIN_PASSWORD: &str = "native-admin-pw";
+const USER_PASSWORD: &str = "user-password-1";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+struct TestRegistry {
+    app: Router,
+    services: Arc<Services>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("{}: body is not JSON ({e}): {:?}", self.status, self.text())
+        })
+    }
+
+    /// Asserts a success and returns its body (null for 204).
+    #[track_caller]
+    fn ok(&self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        if status == StatusCode::NO_CONTENT {
+            assert!(self.body.is_empty());
+            return Value::Null;
+        }
+        assert_eq!(
+            self.headers["content-type"], "application/json",
+            "{:?}",
+            self.headers
+        );
+        self.json()
+    }
+
+    /// Asserts an error in the one shape and returns its `error` object.
+    #[track_caller]
+    fn error(&self, status: StatusCode, code: &str) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        let body = self.json();
+        let error = body["error"].clone();
+        assert_eq!(error["code"], code, "{body}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            1,
+            "only `error` in an error body: {body}"
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(self.headers["www-authenticate"], "Basic realm=\"berth\"");
+        }
+        error
+    }
+
+    /// Asserts an error naming `target`.
+    #[track_caller]
+    fn error_on(&self, status: StatusCode, code: &str, target: &str) -> Value {
+        let error = self.error(status, code);
+        assert_eq!(error["target"], target, "{error}");
+        error
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+fn admin() -> String {
+    basic("admin", ADMIN_PASSWORD)
+}
+
+fn config() -> ServiceConfig {
+    ServiceConfig {
+        auth: AuthConfig {
+            enabled: true,
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            sealing_key: Some([7; 32]),
+            max_failures: 1000,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+async fn registry(blobs: Arc<dyn BlobStore>, meta: Meta, config: ServiceConfig) -> TestRegistry {
+    let services = Arc::new(Services::start(blobs, meta, config).await.unwrap());
+    let app = berth_api::router(AppState::new(services.clone(), Default::default()));
+    TestRegistry {
+        app,
+        services,
+        _dir: None,
+    }
+}
+
+async fn embedded_with(config: ServiceConfig) -> TestRegistry {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
+    let meta = Meta::new(Arc::new(
+        SqliteMetaStore::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap(),
+    ));
+    let mut reg = registry(blobs, meta, config).await;
+    reg._dir = Some(dir);
+    reg
+}
+
+/// The embedded default: files and SQLite in a temporary directory.
+async fn embedded() -> TestRegistry {
+    embedded_with(config()).await
+}
+
+/// S3 and a fresh PostgreSQL database from the environment; reports and returns when they
+/// are not configured.
+async fn scale_out<F, Fut>(test: &'static str, case: F)
+where
+    F: FnOnce(TestRegistry) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(s3) = berth_storage::testing::s3_config(test) else {
+        return;
+    };
+    berth_meta::testing::with_fresh_database(test, move |url| async move {
+        let blobs = Arc::new(S3BlobStore::new(&s3).unwrap());
+        let meta = Meta::new(Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap()));
+        case(registry(blobs, meta, config()).await).await;
+    })
+    .await;
+}
+
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::embedded().await).await;
+                }
+            )*
+        }
+        mod scale_out {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::scale_out(stringify!($case), super::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    namespaces_create_list_get_update_delete,
+    members_put_list_delete,
+    repositories_with_nested_names,
+    counters_follow_pushes_pulls_and_deletes,
+    artifacts_tags_detail_layers_and_platforms,
+    bad_input_is_refused_and_changes_nothing,
+    concurrent_pushes_keep_counters_right,
+    who_may_do_what,
+    users_and_passwords,
+    tokens_robots_keys_and_audit,
+    openapi_document_is_served,
+    every_documented_operation_is_routed,
+);
+
+impl TestRegistry {
+    async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "registry.test");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body: Bytes = body.into();
+        if !body.is_empty() {
+            req = req.header("content-length", body.len());
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            !status.is_server_error() || status == StatusCode::NOT_IMPLEMENTED,
+            "{uri}: {status} {:?}",
+            String::from_utf8_lossy(&body)
+        );
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A JSON request as `auth` (None: anonymous).
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut headers = Vec::new();
+        if let Some(auth) = auth {
+            headers.push(("authorization", auth));
+        }
+        let bytes = match body {
+            Some(body) => {
+                headers.push(("content-type", "application/json"));
+                serde_json::to_vec(&body).unwrap()
+            }
+            None => Vec::new(),
+        };
+        self.raw(method, uri, &headers, bytes).await
+    }
+
+    async fn get(&self, uri: &str, auth: Option<&str>) -> Reply {
+        self.call(Method::GET, uri, auth, None).await
+    }
+
+    /// GET as the administrator, expecting 200.
+    async fn admin_get(&self, uri: &str) -> Value {
+        self.get(uri, Some(&admin())).await.ok(StatusCode::OK)
+    }
+
+    async fn create_namespace(&self, name: &str, public: bool) -> Value {
+        self.call(
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(&admin()),
+            Some(json!({"name": name, "is_public": public})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+    }
+
+    /// A user with [`USER_PASSWORD`]; returns its Basic header.
+    async fn create_user(&self, name: &str) -> String {
+        self.call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin()),
+            Some(json!({"name": name, "password": USER_PASSWORD})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+        basic(name, USER_PASSWORD)
+    }
+
+    async fn put_member(&self, namespace: &str, user: &str, level: &str) {
+        self.call(
+            Method::PUT,
+            &format!("/api/v1/namespaces/{namespace}/members/{user}"),
+            Some(&admin()),
+            Some(json!({"level": level})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    }
+
+    async fn push_blob(&self, repo: &str, data: &[u8], auth: &str) -> Digest {
+        let digest = Digest::sha256(data);
+        let r = self
+            .raw(
+                Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+                &[("authorization", auth)],
+                Bytes::copy_from_slice(data),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        digest
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &Value,
+        auth: &str,
+    ) -> Digest {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let r = self
+            .raw(
+                Method::PUT,
+                &format!("/v2/{repo}/manifests/{reference}"),
+                &[("authorization", auth), ("content-type", media_type)],
+                bytes.clone(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        Digest::sha256(&bytes)
+    }
+
+    /// Pushes an image (a config with platform, history and labels, and one layer) and
+    /// tags it; returns its digest and its blob bytes (config + layer).
+    async fn push_image(&self, repo: &str, tags: &[&str], seed: &str, arch: &str) -> (Digest, u64) {
+        let auth = admin();
+        let config = json!({
+            "architecture": arch,
+            "os": "linux",
+            "created": "2024-01-02T03:04:05Z",
+            "config": {"Labels": {"seed": seed}},
+            "history": [
+                {"created": "2024-01-02T03:04:05Z", "created_by": format!("COPY {seed} /")},
+                {"created_by": "ENV A=1", "empty_layer": true},
+            ],
+            "rootfs": {"type": "layers", "diff_ids": []},
+        });
+        let config = serde_json::to_vec(&config).unwrap();
+        let layer = format!("layer of {seed}").into_bytes();
+        let c = self.push_blob(repo, &config, &auth).await;
+        let l = self.push_blob(repo, &layer, &auth).await;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": c, "size": config.len()},
+            "layers": [{"mediaType": OCI_LAYER, "digest": l, "size": layer.len()}],
+            "annotations": {"org.opencontainers.image.title": seed},
+        });
+        let digest = Digest::sha256(&serde_json::to_vec(&manifest).unwrap());
+        let reference = tags.first().copied().unwrap_or(digest.as_str()).to_owned();
+        self.put_manifest(repo, &reference, OCI_MANIFEST, &manifest, &auth)
+            .await;
+        for tag in tags.iter().skip(1) {
+            self.put_manifest(repo, tag, OCI_MANIFEST, &manifest, &auth)
+                .await;
+        }
+        (digest, (config.len() + layer.len()) as u64)
+    }
+
+    /// A repository's JSON, fresh.
+    async fn repository(&self, name: &str) -> Value {
+        self.admin_get(&format!("/api/v1/repositories/{name}"))
+            .await
+    }
+
+    /// What the bad-input case compares before and after: everything listable.
+    async fn state(&self) -> Value {
+        let mut state = json!({
+            "namespaces": self.admin_get("/api/v1/namespaces?limit=1000").await,
+            "repositories": self.admin_get("/api/v1/repositories?limit=1000").await,
+            "users": self.admin_get("/api/v1/users?limit=1000").await,
+            "tokens": self.admin_get("/api/v1/users/admin/tokens").await,
+        });
+        for ns in ["team"] {
+            state[format!("members/{ns}")] = self
+                .admin_get(&format!("/api/v1/namespaces/{ns}/members"))
+                .await;
+            state[format!("robots/{ns}")] = self
+                .admin_get(&format!("/api/v1/namespaces/{ns}/robots"))
+                .await;
+        }
+        state["tags"] = self.admin_get("/api/v1/repositories/team/app/-/tags").await;
+        state["artifacts"] = self
+            .admin_get("/api/v1/repositories/team/app/-/artifacts")
+            .await;
+        state
+    }
+}
+
+fn names(listing: &Value) -> Vec<String> {
+    listing["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a listing: {listing}"))
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[track_caller]
+fn assert_listing(listing: &Value, total: u64, limit: u64, offset: u64) {
+    assert_eq!(listing["total"], total, "{listing}");
+    assert_eq!(listing["limit"], limit, "{listing}");
+    assert_eq!(listing["offset"], offset, "{listing}");
+    assert_eq!(listing.as_object().unwrap().len(), 4, "{listing}");
+}
+
+#[track_caller]
+fn assert_time(v: &Value) {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    assert!(
+        berth_core::time::parse_rfc3339(s).is_some() && s.ends_with('Z'),
+        "not RFC 3339: {s}"
+    );
+}
+
+// ---- cases ----
+
+async fn namespaces_create_list_get_update_delete(reg: TestRegistry) {
+    let auth = admin();
+    let created = reg.create_namespace("team", false).await;
+    assert_eq!(created["name"], "team");
+    assert_eq!(created["is_public"], false);
+    assert_eq!(created["creator"], "admin");
+    assert_eq!(created["level"], "manage");
+    assert_eq!(created["num_repositories"], 0);
+    assert!(created["id"].is_i64());
+    assert_time(&created["created_at"]);
+    assert_time(&created["updated_at"]);
+
+    // A second time, a reserved name, a name breaking the grammar.
+    reg.call(
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(&auth),
+        Some(json!({"name": "team"})),
+    )
+    .await
+    .error_on(StatusCode::CONFLICT, "already_exists", "namespace");
+    reg.call(
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(&auth),
+        Some(json!({"name": "manage"})),
+    )
+    .await
+    .error_on(StatusCode::BAD_REQUEST, "invalid", "namespace");
+    reg.call(
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(&auth),
+        Some(json!({"name": "Team/x"})),
+    )
+    .await
+    .error_on(StatusCode::BAD_REQUEST, "invalid", "namespace");
+
+    for name in ["alpha", "beta", "gamma", "team-two"] {
+        reg.create_namespace(name, name == "beta").await;
+    }
+
+    let all = reg.admin_get("/api/v1/namespaces").await;
+    assert_listing(&all, 5, 20, 0);
+    assert_eq!(names(&all), ["alpha", "beta", "gamma", "team", "team-two"]);
+    let page = reg
+        .admin_get("/api/v1/namespaces?limit=2&offset=1&order=desc")
+        .await;
+    assert_listing(&page, 5, 2, 1);
+    assert_eq!(names(&page), ["team", "gamma"]);
+    let found = reg.admin_get("/api/v1/namespaces?search=TEAM").await;
+    assert_listing(&found, 2, 20, 0);
+    assert_eq!(names(&found), ["team", "team-two"]);
+    let newest = reg
+        .admin_get("/api/v1/namespaces?order_by=created&order=desc&limit=1")
+        .await;
+    assert_eq!(names(&newest), ["team-two"]);
+    let beyond = reg.admin_get("/api/v1/namespaces?offset=50").await;
+    assert_listing(&beyond, 5, 20, 50);
+    assert_eq!(beyond["items"], json!([]));
+
+    let got = reg.admin_get("/api/v1/namespaces/team").await;
+    assert_eq!(got, created);
+    reg.get("/api/v1/namespaces/nope", Some(&auth))
+        .await
+        .error_on(StatusCode::NOT_FOUND, "not_found", "namespace");
+
+    let changed = reg
+        .call(
+            Method::PATCH,
+            "/api/v1/namespaces/team",
+            Some(&auth),
+            Some(json!({"description": "the team", "is_public": true})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(changed["description"], "the team");
+    assert_eq!(changed["is_public"], true);
+    // An empty change keeps everything.
+    let same = reg
+        .call(
+            Method::PATCH,
+            "/api/v1/namespaces/team",
+            Some(&auth),
+            Some(json!({})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(same["description"], "the team");
+    reg.call(
+        Method::PATCH,
+        "/api/v1/namespaces/nope",
+        Some(&auth),
+        Some(json!({"description": "x"})),
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "namespace");
+
+    // Not empty: refused, unless forced.
+    reg.push_image("team/app", &["v1"], "ns", "amd64").await;
+    assert_eq!(
+        reg.admin_get("/api/v1/namespaces/team").await["num_repositories"],
+        1
+    );
+    reg.call(Method::DELETE, "/api/v1/namespaces/team", Some(&auth), None)
+        .await
+        .error(StatusCode::CONFLICT, "conflict");
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/team?force=maybe",
+        Some(&auth),
+        None,
+    )
+    .await
+    .error_on(StatusCode::BAD_REQUEST, "invalid", "force");
+    assert_eq!(
+        reg.get("/v2/team/app/manifests/v1", Some(&auth))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/team?force=true",
+        Some(&auth),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    reg.get("/api/v1/namespaces/team", Some(&auth))
+        .await
+        .error_on(StatusCode::NOT_FOUND, "not_found", "namespace");
+    reg.get("/api/v1/repositories/team/app", Some(&auth))
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        reg.get("/v2/team/app/manifests/v1", Some(&auth))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // An empty one goes without force.
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/alpha",
+        Some(&auth),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/alpha",
+        Some(&auth),
+        None,
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "namespace");
+    assert_listing(&reg.admin_get("/api/v1/namespaces").await, 3, 20, 0);
+}
+
+async fn members_put_list_delete(reg: TestRegistry) {
+    let auth = admin();
+    reg.create_namespace("team", false).await;
+    reg.create_user("alice").await;
+    let put = reg
+        .call(
+            Method::PUT,
+            "/api/v1/namespaces/team/members/alice",
+            Some(&auth),
+            Some(json!({"level": "write"})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(put["username"], "alice");
+    assert_eq!(put["level"], "write");
+    assert_time(&put["created_at"]);
+    // Again, with another level: changed, not doubled.
+    reg.put_member("team", "alice", "read").await;
+    reg.put_member("team", "bob", "manage").await;
+
+    let members = reg.admin_get("/api/v1/namespaces/team/members").await;
+    assert_listing(&members, 3, 20, 0);
+    let levels: Vec<(String, String)> = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["username"].as_str().unwrap().to_owned(),
+                m["level"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // The creator is a manager.
+    assert!(
+        levels.contains(&("admin".into(), "manage".into())),
+        "{levels:?}"
+    );
+    assert!(
+        levels.contains(&("alice".into(), "read".into())),
+        "{levels:?}"
+    );
+    assert!(
+        levels.contains(&("bob".into(), "manage".into())),
+        "{levels:?}"
+    );
+    let page = reg
+        .admin_get("/api/v1/namespaces/team/members?limit=1&offset=2")
+        .await;
+    assert_listing(&page, 3, 1, 2);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+
+    for bad in [json!({"level": "owner"}), json!({"level": 7}), json!({})] {
+        reg.call(
+            Method::PUT,
+            "/api/v1/namespaces/team/members/carol",
+            Some(&auth),
+            Some(bad),
+        )
+        .await
+        .error_on(StatusCode::BAD_REQUEST, "invalid", "level");
+    }
+    reg.call(
+        Method::PUT,
+        "/api/v1/namespaces/nope/members/carol",
+        Some(&auth),
+        Some(json!({"level": "read"})),
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "namespace");
+
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/team/members/alice",
+        Some(&auth),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/team/members/alice",
+        Some(&auth),
+        None,
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "member");
+    assert_listing(
+        &reg.admin_get("/api/v1/namespaces/team/members").await,
+        2,
+        20,
+        0,
+    );
+}
+
+async fn repositories_with_nested_names(reg: TestRegistry) {
+    let auth = admin();
+    reg.create_namespace("team", false).await;
+    reg.create_namespace("other", true).await;
+    let created = reg
+        .call(
+            Method::POST,
+            "/api/v1/repositories",
+            Some(&auth),
+            Some(json!({"name": "team/group/app", "category": "web", "description": "the app"})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(created["name"], "team/group/app");
+    assert_eq!(created["namespace"], "team");
+    assert_eq!(created["path"], "group/app");
+    assert_eq!(created["kind"], "hosted");
+    assert_eq!(created["category"], "web");
+    assert_eq!(created["is_public"], false);
+    assert_eq!(created["inherits_visibility"], true);
+    assert_eq!(created["image"], "registry.test/team/group/app");
+    for counter in [
+        "size",
+        "num_manifests",
+        "num_images",
+        "num_tags",
+        "num_downloads",
+    ] {
+        assert_eq!(created[counter], 0, "{counter}");
+    }
+    assert_eq!(created["last_pushed_at"], Value::Null);
+    reg.call(
+        Method::POST,
+        "/api/v1/repositories",
+        Some(&auth),
+        Some(json!({"name": "team/group/app"})),
+    )
+    .await
+    .error_on(StatusCode::CONFLICT, "already_exists", "repository");
+    reg.call(
+        Method::POST,
+        "/api/v1/repositories",
+        Some(&auth),
+        Some(json!({"name": "nope/app"})),
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "namespace");
+    reg.call(
+        Method::POST,
+        "/api/v1/repositories",
+        Some(&auth),
+        Some(json!({"name": "team/App"})),
+    )
+    .await
+    .error_on(StatusCode::BAD_REQUEST, "invalid", "name");
+
+    // Names that look like the sub-resource words are names too.
+    for name in [
+        "team/tags",
+        "team/tags/tags/v1",
+        "team/artifacts",
+        "other/x",
+    ] {
+        reg.call(
+            Method::POST,
+            "/api/v1/repositories",
+            Some(&auth),
+            Some(json!({"name": name, "is_public": name == "team/tags"})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    }
+    assert_eq!(
+        reg.repository("team/tags/tags/v1").await["name"],
+        "team/tags/tags/v1"
+    );
+    assert_eq!(reg.repository("team%2Fgroup%2Fapp").await, created);
+    assert_eq!(reg.repository("team/tags").await["is_public"], true);
+    assert_eq!(
+        reg.repository("team/tags").await["inherits_visibility"],
+        false
+    );
+
+    let all = reg.admin_get("/api/v1/repositories").await;
+    assert_listing(&all, 5, 20, 0);
+    assert_eq!(
+        names(&all),
+        [
+            "other/x",
+            "team/artifacts",
+            "team/group/app",
+            "team/tags",
+            "team/tags/tags/v1"
+        ]
+    );
+    let in_team = reg.admin_get("/api/v1/namespaces/team/repositories").await;
+    assert_listing(&in_team, 4, 20, 0);
+    assert_eq!(
+        reg.admin_get("/api/v1/repositories?namespace=team").await["items"],
+        in_team["items"]
+    );
+    let found = reg
+        .admin_get("/api/v1/repositories?search=TAGS&order=desc")
+        .await;
+    assert_eq!(names(&found), ["team/tags/tags/v1", "team/tags"]);
+    let page = reg
+        .admin_get("/api/v1/namespaces/team/repositories?limit=2&offset=1&order_by=name")
+        .await;
+    assert_listing(&page, 4, 2, 1);
+    assert_eq!(names(&page), ["team/group/app", "team/tags"]);
+    let web = reg.admin_get("/api/v1/repositories?category=web").await;
+    assert_eq!(names(&web), ["team/group/app"]);
+    for order in [
+        "created",
+        "updated",
+        "pushed",
+        "pulled",
+        "size",
+        "downloads",
+        "tags",
+    ] {
+        let listed = reg
+            .admin_get(&format!("/api/v1/repositories?order_by={order}&order=desc"))
+            .await;
+        assert_listing(&listed, 5, 20, 0);
+    }
+    reg.get("/api/v1/namespaces/nope/repositories", Some(&auth))
+        .await
+        .error_on(StatusCode::NOT_FOUND, "not_found", "namespace");
+    reg.get(
+        "/api/v1/namespaces/team/repositories?namespace=other",
+        Some(&auth),
+    )
+    .await
+    .error_on(StatusCode::BAD_REQUEST, "invalid", "namespace");
+
+    // PATCH: fields given change, `is_public: null` goes back to the namespace's.
+    let changed = reg
+        .call(
+            Method::PATCH,
+            "/api/v1/repositories/team/group/app",
+            Some(&auth),
+            Some(json!({"description": "new", "is_public": true})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(changed["description"], "new");
+    assert_eq!(changed["category"], "web");
+    assert_eq!(changed["is_public"], true);
+    let inherited = reg
+        .call(
+            Method::PATCH,
+            "/api/v1/repositories/team/group/app",
+            Some(&auth),
+            Some(json!({"is_public": null})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(inherited["is_public"], false);
+    assert_eq!(inherited["inherits_visibility"], true);
+    assert_eq!(inherited["description"], "new");
+    reg.call(
+        Method::PATCH,
+        "/api/v1/repositories/team/nope",
+        Some(&auth),
+        Some(json!({"description": "x"})),
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "repository");
+
+    // Delete: gone from the API and from /v2 at once.
+    reg.push_image("team/group/app", &["v1"], "nested", "amd64")
+        .await;
+    assert_eq!(
+        reg.get("/v2/team/group/app/manifests/v1", Some(&auth))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/team/group/app",
+        Some(&auth),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    reg.get("/api/v1/repositories/team/group/app", Some(&auth))
+        .await
+        .error_on(StatusCode::NOT_FOUND, "not_found", "repository");
+    assert_eq!(
+        reg.get("/v2/team/group/app/manifests/v1", Some(&auth))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/team/group/app",
+        Some(&auth),
+        None,
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "repository");
+    assert_listing(&reg.admin_get("/api/v1/repositories").await, 4, 20, 0);
+}
+
+async fn counters_follow_pushes_pulls_and_deletes(reg: TestRegistry) {
+    let auth = admin();
+    let (one, one_size) = reg
+        .push_image("team/app", &["v1", "latest"], "one", "amd64")
+        .await;
+    let (two, two_size) = reg.push_image("team/app", &["v2"], "two", "arm64").await;
+    // An untagged manifest counts as a manifest, not as an image.
+    let (three, three_size) = reg.push_image("team/app", &[], "three", "amd64").await;
+
+    let repo = reg.repository("team/app").await;
+    assert_eq!(repo["num_manifests"], 3);
+    assert_eq!(repo["num_images"], 2);
+    assert_eq!(repo["num_tags"], 3);
+    assert_eq!(repo["size"], one_size + two_size + three_size);
+    assert_eq!(repo["num_downloads"], 0);
+    assert_time(&repo["last_pushed_at"]);
+    assert_eq!(repo["last_pulled_at"], Value::Null);
+    assert_eq!(
+        reg.admin_get("/api/v1/namespaces/team").await["num_repositories"],
+        1
+    );
+
+    // Pulls (GET by tag and by digest) count, HEADs do not; after the flush.
+    for uri in [
+        "/v2/team/app/manifests/v1".to_owned(),
+        "/v2/team/app/manifests/v1".to_owned(),
+        format!("/v2/team/app/manifests/{two}"),
+    ] {
+        assert_eq!(reg.get(&uri, Some(&auth)).await.status, StatusCode::OK);
+    }
+    let head = reg
+        .raw(
+            Method::HEAD,
+            "/v2/team/app/manifests/v1",
+            &[("authorization", &auth)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    reg.services.flush_downloads().await.unwrap();
+    let repo = reg.repository("team/app").await;
+    assert_eq!(repo["num_downloads"], 3);
+    assert_time(&repo["last_pulled_at"]);
+    let tag = reg
+        .admin_get("/api/v1/repositories/team/app/-/tags/v1")
+        .await;
+    assert_eq!(tag["tag"]["downloads"], 2);
+    assert_time(&tag["tag"]["last_pulled_at"]);
+    assert_eq!(tag["artifact"]["downloads"], 2);
+    let by_downloads = reg
+        .admin_get("/api/v1/repositories/team/app/-/tags?order_by=downloads&order=desc")
+        .await;
+    assert_eq!(names(&by_downloads)[0], "v1");
+    let artifact = reg
+        .admin_get(&format!("/api/v1/repositories/team/app/-/artifacts/{two}"))
+        .await;
+    assert_eq!(artifact["artifact"]["downloads"], 1);
+    // The native API's own reads are not downloads.
+    reg.services.flush_downloads().await.unwrap();
+    assert_eq!(reg.repository("team/app").await["num_downloads"], 3);
+
+    // Deleting a tag: the manifest stays (an image while `latest` points at it).
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/team/app/-/tags/v1",
+        Some(&auth),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    assert_eq!(
+        reg.get("/v2/team/app/manifests/v1", Some(&auth))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        reg.get("/v2/team/app/manifests/latest", Some(&auth))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let repo = reg.repository("team/app").await;
+    assert_eq!(repo["num_tags"], 2);
+    assert_eq!(repo["num_images"], 2);
+    assert_eq!(repo["num_manifests"], 3);
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/team/app/-/tags/v1",
+        Some(&auth),
+        None,
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "tag");
+
+    // Deleting an artifact takes its tags; its blobs stop counting.
+    reg.call(
+        Method::DELETE,
+        &format!("/api/v1/repositories/team/app/-/artifacts/{one}"),
+        Some(&auth),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    for uri in [
+        format!("/v2/team/app/manifests/{one}"),
+        "/v2/team/app/manifests/latest".to_owned(),
+    ] {
+        assert_eq!(
+            reg.get(&uri, Some(&auth)).await.status,
+            StatusCode::NOT_FOUND,
+            "{uri}"
+        );
+    }
+    let repo = reg.repository("team/app").await;
+    assert_eq!(repo["num_manifests"], 2);
+    assert_eq!(repo["num_images"], 1);
+    assert_eq!(repo["num_tags"], 1);
+    assert_eq!(repo["size"], two_size + three_size);
+    reg.get(
+        &format!("/api/v1/repositories/team/app/-/artifacts/{one}"),
+        Some(&auth),
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "manifest");
+    reg.call(
+        Method::DELETE,
+        &format!("/api/v1/repositories/team/app/-/artifacts/{three}"),
+        Some(&auth),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    let repo = reg.repository("team/app").await;
+    assert_eq!(repo["num_manifests"], 1);
+    assert_eq!(repo["size"], two_size);
+    assert_eq!(repo["num_downloads"], 3, "past downloads stay counted");
+    // The repository's other tag is still served.
+    assert_eq!(
+        reg.get("/v2/team/app/manifests/v2", Some(&auth))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+async fn artifacts_tags_detail_layers_and_platforms(reg: TestRegistry) {
+    let auth = admin();
+    let (amd, _) = reg.push_image("team/app", &[], "amd", "amd64").await;
+    let (arm, _) = reg.push_image("team/app", &[], "arm", "arm64").await;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": amd, "size": 0,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": OCI_MANIFEST, "digest": arm, "size": 0,
+             "platform": {"os": "linux", "architecture": "arm64"}},
+        ],
+    });
+    // The index's descriptors must carry the right sizes.
+    let size_of = |d: &Digest| {
+        let d = d.clone();
+        let reg = &reg;
+        async move {
+            reg.get(&format!("/v2/team/app/manifests/{d}"), Some(&admin()))
+                .await
+                .body
+                .len()
+        }
+    };
+    let mut index = index;
+    index["manifests"][0]["size"] = json!(size_of(&amd).await);
+    index["manifests"][1]["size"] = json!(size_of(&arm).await);
+    let multi = reg
+        .put_manifest("team/app", "multi", OCI_INDEX, &index, &auth)
+        .await;
+    let (single, single_size) = reg
+        .push_image("team/app", &["single", "s2"], "solo", "amd64")
+        .await;
+
+    // Tags: paging, search, order.
+    let tags = reg.admin_get("/api/v1/repositories/team/app/-/tags").await;
+    assert_listing(&tags, 3, 20, 0);
+    assert_eq!(names(&tags), ["multi", "s2", "single"]);
+    let item = &tags["items"][2];
+    assert_eq!(item["digest"], single.as_str());
+    assert_eq!(item["media_type"], OCI_MANIFEST);
+    assert_eq!(item["pushed_by"], "admin");
+    assert_time(&item["pushed_at"]);
+    assert_time(&item["created_at"]);
+    assert_eq!(item["downloads"], 0);
+    assert!(item["size"].as_u64().unwrap() > single_size);
+    let page = reg
+        .admin_get("/api/v1/repositories/team/app/-/tags?limit=1&offset=1&order=desc")
+        .await;
+    assert_listing(&page, 3, 1, 1);
+    assert_eq!(names(&page), ["s2"]);
+    let found = reg
+        .admin_get("/api/v1/repositories/team/app/-/tags?search=S")
+        .await;
+    assert_eq!(names(&found), ["s2", "single"]);
+    let pushed = reg
+        .admin_get("/api/v1/repositories/team/app/-/tags?order_by=pushed&order=desc&limit=1")
+        .await;
+    assert_eq!(pushed["items"][0]["digest"], single.as_str());
+
+    // Tag detail of an image: image info, history, labels, layers, the manifest.
+    let detail = reg
+        .admin_get("/api/v1/repositories/team/app/-/tags/single")
+        .await;
+    assert_eq!(detail["tag"]["name"], "single");
+    assert_eq!(detail["artifact"]["digest"], single.as_str());
+    assert_eq!(detail["artifact"]["tags"], json!(["s2", "single"]));
+    let view = &detail["detail"];
+    assert_eq!(view["digest"], single.as_str());
+    assert_eq!(view["image"]["os"], "linux");
+    assert_eq!(view["image"]["architecture"], "amd64");
+    assert_eq!(view["image"]["created"], "2024-01-02T03:04:05Z");
+    assert_eq!(view["image"]["labels"], json!({"seed": "solo"}));
+    let history = view["image"]["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["created_by"], "COPY solo /");
+    assert_eq!(history[0]["empty_layer"], false);
+    assert_eq!(history[1]["empty_layer"], true);
+    assert_eq!(view["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(view["layers"][0]["media_type"], OCI_LAYER);
+    assert_eq!(view["config"]["media_type"], OCI_CONFIG);
+    assert_eq!(
+        view["annotations"]["org.opencontainers.image.title"],
+        "solo"
+    );
+    assert_eq!(view["manifest"]["mediaType"], OCI_MANIFEST);
+    assert_eq!(detail["platforms"], json!([]));
+    // Once read, the image info shows in listings too.
+    let artifacts = reg
+        .admin_get("/api/v1/repositories/team/app/-/artifacts?tagged=true")
+        .await;
+    assert_listing(&artifacts, 2, 20, 0);
+    let listed_single = artifacts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["digest"] == single.as_str())
+        .unwrap();
+    assert_eq!(listed_single["os"], "linux");
+    assert_eq!(listed_single["architecture"], "amd64");
+
+    // Tag detail of an index: each platform's image.
+    let detail = reg
+        .admin_get("/api/v1/repositories/team/app/-/tags/multi")
+        .await;
+    assert_eq!(detail["artifact"]["digest"], multi.as_str());
+    assert_eq!(detail["detail"]["media_type"], OCI_INDEX);
+    assert_eq!(detail["detail"]["layers"], json!([]));
+    assert_eq!(detail["detail"]["image"], Value::Null);
+    let platforms = detail["platforms"].as_array().unwrap();
+    assert_eq!(platforms.len(), 2);
+    assert_eq!(platforms[0]["digest"], amd.as_str());
+    assert_eq!(platforms[0]["platform"]["architecture"], "amd64");
+    assert_eq!(platforms[0]["image"]["architecture"], "amd64");
+    assert_eq!(platforms[1]["image"]["architecture"], "arm64");
+    assert_eq!(platforms[1]["image"]["labels"], json!({"seed": "arm"}));
+    assert_eq!(platforms[1]["layers"].as_array().unwrap().len(), 1);
+
+    // Artifacts: all four manifests, newest first by default; paging and orders.
+    let artifacts = reg
+        .admin_get("/api/v1/repositories/team/app/-/artifacts")
+        .await;
+    assert_listing(&artifacts, 4, 20, 0);
+    let first = &artifacts["items"][0];
+    assert_eq!(first["digest"], single.as_str());
+    assert_eq!(first["tags"], json!(["s2", "single"]));
+    assert_eq!(first["pushed_by"], "admin");
+    assert_eq!(first["config_digest"].as_str().unwrap().len(), 71);
+    assert_eq!(
+        first["annotations"]["org.opencontainers.image.title"],
+        "solo"
+    );
+    assert_time(&first["created_at"]);
+    let page = reg
+        .admin_get("/api/v1/repositories/team/app/-/artifacts?limit=2&offset=2&order=asc")
+        .await;
+    assert_listing(&page, 4, 2, 2);
+    assert_eq!(page["items"][0]["digest"], multi.as_str());
+    for order in ["created", "size", "downloads"] {
+        let listed = reg
+            .admin_get(&format!(
+                "/api/v1/repositories/team/app/-/artifacts?order_by={order}"
+            ))
+            .await;
+        assert_listing(&listed, 4, 20, 0);
+    }
+
+    // One artifact by digest (also with the colon encoded), and its layers.
+    let got = reg
+        .admin_get(&format!("/api/v1/repositories/team/app/-/artifacts/{amd}"))
+        .await;
+    assert_eq!(got["artifact"]["digest"], amd.as_str());
+    assert_eq!(got["artifact"]["tags"], json!([]));
+    assert_eq!(got["detail"]["image"]["architecture"], "amd64");
+    let encoded = amd.as_str().replace(':', "%3A");
+    assert_eq!(
+        reg.admin_get(&format!(
+            "/api/v1/repositories/team/app/-/artifacts/{encoded}"
+        ))
+        .await,
+        got
+    );
+    let layers = reg
+        .admin_get(&format!(
+            "/api/v1/repositories/team/app/-/artifacts/{amd}/layers"
+        ))
+        .await;
+    assert_listing(&layers, 1, 20, 0);
+    assert_eq!(layers["items"][0]["media_type"], OCI_LAYER);
+    assert_eq!(layers["items"][0]["size"], "layer of amd".len());
+    let none = reg
+        .admin_get(&format!(
+            "/api/v1/repositories/team/app/-/artifacts/{multi}/layers"
+        ))
+        .await;
+    assert_listing(&none, 0, 20, 0);
+    let missing = Digest::sha256(b"missing");
+    reg.get(
+        &format!("/api/v1/repositories/team/app/-/artifacts/{missing}/layers"),
+        Some(&auth),
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "manifest");
+    reg.get("/api/v1/repositories/team/app/-/tags/nope", Some(&auth))
+        .await
+        .error_on(StatusCode::NOT_FOUND, "not_found", "tag");
+    reg.get("/api/v1/repositories/team/nope/-/tags", Some(&auth))
+        .await
+        .error_on(StatusCode::NOT_FOUND, "not_found", "repository");
+}
+
+async fn bad_input_is_refused_and_changes_nothing(reg: TestRegistry) {
+    let auth = admin();
+    reg.create_namespace("team", false).await;
+    reg.create_user("alice").await;
+    reg.put_member("team", "alice", "read").await;
+    reg.push_image("team/app", &["v1"], "bad", "amd64").await;
+    let before = reg.state().await;
+
+    let json_cases: Vec<(Method, &str, &str, &str)> = vec![
+        // (method, uri, body, target)
+        (Method::POST, "/api/v1/namespaces", "{", "body"),
+        (Method::POST, "/api/v1/namespaces", "", "body"),
+        (Method::POST, "/api/v1/namespaces", "[\"x\"]", "body"),
+        (Method::POST, "/api/v1/namespaces", "\"x\"", "body"),
+        (
+            Method::POST,
+            "/api/v1/namespaces",
+            r#"{"name": "x", "color": 1}"#,
+            "color",
+        ),
+        (Method::POST, "/api/v1/namespaces", r#"{"name": 5}"#, "name"),
+        (
+            Method::POST,
+            "/api/v1/namespaces",
+            r#"{"description": "no name"}"#,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces",
+            r#"{"name": "x"} {"name": "y"}"#,
+            "body",
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces",
+            r#"{"name": "x", "name": "y"}"#,
+            "name",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/team",
+            r#"{"is_public": "yes"}"#,
+            "is_public",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/team",
+            r#"{"owner": "x"}"#,
+            "owner",
+        ),
+        (Method::PATCH, "/api/v1/namespaces/team", "", "body"),
+        (
+            Method::PUT,
+            "/api/v1/namespaces/team/members/alice",
+            r#"{"level": "root"}"#,
+            "level",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/namespaces/team/members/bob",
+            r#"{"level": "read", "x": 1}"#,
+            "x",
+        ),
+        (
+            Method::POST,
+            "/api/v1/repositories",
+            r#"{"name": "team/x", "public": true}"#,
+            "public",
+        ),
+        (
+            Method::POST,
+            "/api/v1/repositories",
+            r#"{"name": "team/UPPER"}"#,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/repositories",
+            r#"{"name": ""}"#,
+            "name",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/repositories/team/app",
+            r#"{"is_public": 1}"#,
+            "is_public",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/repositories/team/app",
+            r#"{"name": "team/y"}"#,
+            "name",
+        ),
+        (Method::PATCH, "/api/v1/repositories/team/app", "", "body"),
+        (
+            Method::POST,
+            "/api/v1/users",
+            r#"{"name": "bob"}"#,
+            "password",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            r#"{"name": "bob", "password": "short"}"#,
+            "password",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            r#"{"name": "b o b", "password": "long enough"}"#,
+            "name",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/users/alice",
+            r#"{"password": "short"}"#,
+            "password",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/users/alice",
+            r#"{"role": "admin"}"#,
+            "role",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/admin/tokens",
+            r#"{"level": "read"}"#,
+            "level",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/admin/tokens",
+            r#"{"namespace": "Bad NS"}"#,
+            "namespace",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/admin/tokens",
+            r#"{"expires_in_secs": -5}"#,
+            "expires_in_secs",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/admin/tokens",
+            r#"{"expires_in_secs": 0}"#,
+            "expires_in_secs",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/admin/tokens",
+            r#"{"name": ""}"#,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/admin/tokens",
+            r#"{"scope": "all"}"#,
+            "scope",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/admin/keys",
+            r#"{"name": ""}"#,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/team/robots",
+            r#"{"name": "ci"}"#,
+            "level",
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/team/robots",
+            r#"{"name": "c i", "level": "read"}"#,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/team/robots",
+            r#"{"name": "ci", "level": "read", "expires_in_secs": 0}"#,
+            "expires_in_secs",
+        ),
+    ];
+    for (method, uri, body, target) in json_cases {
+        let r = reg
+            .raw(
+                method.clone(),
+                uri,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                body.to_owned(),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {uri} {body}: {}",
+            r.text()
+        );
+        let error = r.error_on(StatusCode::BAD_REQUEST, "invalid", target);
+        assert!(!error["message"].as_str().unwrap().is_empty());
+    }
+
+    // Not JSON, and too large.
+    reg.raw(
+        Method::POST,
+        "/api/v1/namespaces",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        "name=x",
+    )
+    .await
+    .error_on(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "content-type",
+    );
+    let huge = format!(
+        r#"{{"name": "x", "description": "{}"}}"#,
+        "d".repeat(70 * 1024)
+    );
+    reg.raw(
+        Method::POST,
+        "/api/v1/namespaces",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        huge.clone(),
+    )
+    .await
+    .error_on(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body");
+    reg.raw(
+        Method::PATCH,
+        "/api/v1/repositories/team/app",
+        &[("authorization", &auth)],
+        huge,
+    )
+    .await
+    .error_on(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body");
+
+    // Query parameters: paging out of range, unknown names, bad values.
+    let query_cases = [
+        ("/api/v1/namespaces?limit=0", "limit"),
+        ("/api/v1/namespaces?limit=1001", "limit"),
+        ("/api/v1/namespaces?limit=-1", "limit"),
+        ("/api/v1/namespaces?limit=ten", "limit"),
+        ("/api/v1/namespaces?limit=99999999999999999999", "limit"),
+        ("/api/v1/namespaces?offset=-1", "offset"),
+        ("/api/v1/namespaces?offset=x", "offset"),
+        ("/api/v1/namespaces?order_by=size", "order_by"),
+        ("/api/v1/namespaces?order=up", "order"),
+        ("/api/v1/namespaces?search=", "search"),
+        ("/api/v1/namespaces?page=2", "page"),
+        ("/api/v1/namespaces?limit=1&limit=2", "limit"),
+        ("/api/v1/repositories?order_by=stars", "order_by"),
+        ("/api/v1/repositories?limit=5000", "limit"),
+        ("/api/v1/namespaces/team/repositories?offset=-3", "offset"),
+        ("/api/v1/namespaces/team/members?limit=0", "limit"),
+        ("/api/v1/repositories/team/app?details=true", "details"),
+        ("/api/v1/repositories/team/app/-/tags?limit=0", "limit"),
+        (
+            "/api/v1/repositories/team/app/-/tags?order_by=size",
+            "order_by",
+        ),
+        ("/api/v1/repositories/team/app/-/tags?sort=name", "sort"),
+        (
+            "/api/v1/repositories/team/app/-/artifacts?tagged=maybe",
+            "tagged",
+        ),
+        (
+            "/api/v1/repositories/team/app/-/artifacts?order_by=name",
+            "order_by",
+        ),
+        ("/api/v1/repositories/team/app/-/tags/v1?x=1", "x"),
+        ("/api/v1/users?limit=1001", "limit"),
+        ("/api/v1/users/admin/tokens?offset=-1", "offset"),
+        ("/api/v1/audit?since=yesterday", "since"),
+        ("/api/v1/audit?until=2024-13-01T00:00:00Z", "until"),
+        ("/api/v1/audit?limit=0", "limit"),
+        ("/api/v1/audit?who=admin", "who"),
+    ];
+    for (uri, target) in query_cases {
+        reg.get(uri, Some(&auth))
+            .await
+            .error_on(StatusCode::BAD_REQUEST, "invalid", target);
+    }
+
+    // Paths: names, digests and tags that break their grammar; unknown endpoints; methods.
+    let path_cases = [
+        ("/api/v1/repositories/Team/App", "name"),
+        ("/api/v1/repositories/team//app", "name"),
+        ("/api/v1/repositories/team/app/", "name"),
+        ("/api/v1/repositories/team/app/-/tags/bad%20tag", "tag"),
+        (
+            "/api/v1/repositories/team/app/-/artifacts/sha256:123",
+            "digest",
+        ),
+        (
+            "/api/v1/repositories/team/app/-/artifacts/md5:abc",
+            "digest",
+        ),
+        ("/api/v1/repositories/team/%ff", "name"),
+    ];
+    for (uri, target) in path_cases {
+        reg.get(uri, Some(&auth))
+            .await
+            .error_on(StatusCode::BAD_REQUEST, "invalid", target);
+    }
+    for uri in [
+        "/api/v1/nothing",
+        "/api/v1",
+        "/api/v1/repositories/team/app/-/stars",
+        "/api/v1/repositories/team/app/-/tags/v1/more",
+        "/api/v1/namespaces/team/charts-not-yet",
+    ] {
+        let error = reg
+            .get(uri, Some(&auth))
+            .await
+            .error(StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(error.get("target"), None, "{uri}: {error}");
+    }
+    for (method, uri) in [
+        (Method::PUT, "/api/v1/namespaces"),
+        (Method::POST, "/api/v1/namespaces/team"),
+        (Method::DELETE, "/api/v1/users"),
+        (Method::POST, "/api/v1/repositories/team/app"),
+        (Method::PUT, "/api/v1/repositories/team/app/-/tags/v1"),
+        (Method::POST, "/api/v1/repositories/team/app/-/tags"),
+        (Method::DELETE, "/api/v1/repositories/team/app/-/artifacts"),
+        (Method::POST, "/api/v1/openapi.json"),
+    ] {
+        reg.call(method, uri, Some(&auth), None)
+            .await
+            .error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    }
+
+    // Bad credentials come first, in the same shape.
+    reg.get(
+        "/api/v1/namespaces?limit=0",
+        Some(&basic("admin", "wrong-password")),
+    )
+    .await
+    .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    reg.get("/api/v1/namespaces", Some("Digest abc"))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    reg.get("/api/v1/namespaces", Some("Bearer bth_nope_nope"))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    assert_eq!(reg.state().await, before, "bad input changed something");
+}
+
+async fn concurrent_pushes_keep_counters_right(reg: TestRegistry) {
+    let reg = Arc::new(reg);
+    reg.create_namespace("team", false).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let reg = reg.clone();
+            tokio::spawn(async move {
+                let tag = format!("t{i}");
+                let (digest, size) = reg
+                    .push_image(
+                        "team/app",
+                        &[&tag, &format!("{tag}-alias")],
+                        &format!("c{i}"),
+                        "amd64",
+                    )
+                    .await;
+                // Pull it while others push.
+                for _ in 0..3 {
+                    let r = reg
+                        .get(&format!("/v2/team/app/manifests/{tag}"), Some(&admin()))
+                        .await;
+                    assert_eq!(r.status, StatusCode::OK);
+                }
+                (digest, size)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap().1;
+    }
+    // One more image pushed by two clients at once under the same tag.
+    let (a, b) = tokio::join!(
+        reg.push_image("team/app", &["same"], "same", "amd64"),
+        reg.push_image("team/app", &["same"], "same", "amd64"),
+    );
+    assert_eq!(a, b);
+    total += a.1;
+    reg.services.flush_downloads().await.unwrap();
+    let repo = reg.repository("team/app").await;
+    assert_eq!(repo["num_manifests"], 9);
+    assert_eq!(repo["num_images"], 9);
+    assert_eq!(repo["num_tags"], 17);
+    assert_eq!(repo["size"], total);
+    assert_eq!(repo["num_downloads"], 24);
+    let tags = reg
+        .admin_get("/api/v1/repositories/team/app/-/tags?limit=1000")
+        .await;
+    assert_listing(&tags, 17, 1000, 0);
+    let artifacts = reg
+        .admin_get("/api/v1/repositories/team/app/-/artifacts?limit=1000")
+        .await;
+    assert_listing(&artifacts, 9, 1000, 0);
+    assert_eq!(
+        reg.admin_get("/api/v1/namespaces/team").await["num_repositories"],
+        1
+    );
+}
+
+async fn who_may_do_what(reg: TestRegistry) {
+    let auth = admin();
+    reg.create_namespace("private", false).await;
+    reg.create_namespace("public", true).await;
+    reg.push_image("private/app", &["v1", "v2"], "private", "amd64")
+        .await;
+    reg.push_image("public/app", &["v1"], "public", "amd64")
+        .await;
+    let reader = reg.create_user("reader").await;
+    let writer = reg.create_user("writer").await;
+    let manager = reg.create_user("manager").await;
+    let stranger = reg.create_user("stranger").await;
+    reg.put_member("private", "reader", "read").await;
+    reg.put_member("private", "writer", "write").await;
+    reg.put_member("private", "manager", "manage").await;
+
+    // Anonymous: the public namespace only, totals counting only that; 401 where logging
+    // in would help.
+    let listed = reg.get("/api/v1/namespaces", None).await.ok(StatusCode::OK);
+    assert_listing(&listed, 1, 20, 0);
+    assert_eq!(names(&listed), ["public"]);
+    assert_eq!(listed["items"][0]["level"], "read");
+    let repos = reg
+        .get("/api/v1/repositories", None)
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(names(&repos), ["public/app"]);
+    assert_listing(&repos, 1, 20, 0);
+    reg.get("/api/v1/repositories/public/app/-/tags/v1", None)
+        .await
+        .ok(StatusCode::OK);
+    for uri in [
+        "/api/v1/namespaces/private",
+        "/api/v1/repositories/private/app",
+        "/api/v1/repositories/private/app/-/tags",
+        "/api/v1/namespaces/private/members",
+        "/api/v1/users",
+        "/api/v1/audit",
+        "/api/v1/users/reader/tokens",
+    ] {
+        reg.get(uri, None)
+            .await
+            .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    reg.call(
+        Method::POST,
+        "/api/v1/namespaces",
+        None,
+        Some(json!({"name": "mine"})),
+    )
+    .await
+    .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/public/app/-/tags/v1",
+        None,
+        None,
+    )
+    .await
+    .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    // A stranger: private things do not exist for it.
+    let listed = reg
+        .get("/api/v1/namespaces", Some(&stranger))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(names(&listed), ["public"]);
+    for uri in [
+        "/api/v1/namespaces/private",
+        "/api/v1/repositories/private/app",
+        "/api/v1/repositories/private/app/-/tags/v1",
+        "/api/v1/namespaces/private/repositories",
+    ] {
+        reg.get(uri, Some(&stranger))
+            .await
+            .error(StatusCode::NOT_FOUND, "not_found");
+    }
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/public/app/-/tags/v1",
+        Some(&stranger),
+        None,
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.call(
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(&stranger),
+        Some(json!({"name": "mine"})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+
+    // A reader: reads, with its level shown; nothing more.
+    let ns = reg
+        .get("/api/v1/namespaces/private", Some(&reader))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(ns["level"], "read");
+    let listed = reg
+        .get("/api/v1/namespaces", Some(&reader))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(names(&listed), ["private", "public"]);
+    for uri in [
+        "/api/v1/repositories/private/app",
+        "/api/v1/repositories/private/app/-/tags",
+        "/api/v1/repositories/private/app/-/tags/v1",
+        "/api/v1/repositories/private/app/-/artifacts",
+        "/api/v1/namespaces/private/members",
+        "/api/v1/namespaces/private/repositories",
+    ] {
+        reg.get(uri, Some(&reader)).await.ok(StatusCode::OK);
+    }
+    let denied = [
+        (
+            Method::DELETE,
+            "/api/v1/repositories/private/app/-/tags/v1",
+            None,
+        ),
+        (Method::DELETE, "/api/v1/repositories/private/app", None),
+        (
+            Method::PATCH,
+            "/api/v1/repositories/private/app",
+            Some(json!({"description": "x"})),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/private",
+            Some(json!({"description": "x"})),
+        ),
+        (Method::DELETE, "/api/v1/namespaces/private", None),
+        (
+            Method::PUT,
+            "/api/v1/namespaces/private/members/stranger",
+            Some(json!({"level": "read"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/repositories",
+            Some(json!({"name": "private/new"})),
+        ),
+        (Method::GET, "/api/v1/namespaces/private/robots", None),
+        (Method::GET, "/api/v1/users", None),
+        (Method::GET, "/api/v1/audit", None),
+        (Method::GET, "/api/v1/users/writer", None),
+        (Method::GET, "/api/v1/users/writer/tokens", None),
+    ];
+    for (method, uri, body) in denied {
+        reg.call(method.clone(), uri, Some(&reader), body)
+            .await
+            .error(StatusCode::FORBIDDEN, "forbidden");
+    }
+
+    // A writer: creates repositories, but deletes nothing.
+    let writer_ns = reg
+        .get("/api/v1/namespaces/private", Some(&writer))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(writer_ns["level"], "write");
+    reg.call(
+        Method::POST,
+        "/api/v1/repositories",
+        Some(&writer),
+        Some(json!({"name": "private/new"})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/private/new",
+        Some(&writer),
+        None,
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+
+    // A manager: changes, deletes, manages members and robots.
+    assert_eq!(
+        reg.get("/api/v1/namespaces/private", Some(&manager))
+            .await
+            .ok(StatusCode::OK)["level"],
+        "manage"
+    );
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/private/app/-/tags/v2",
+        Some(&manager),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    reg.call(
+        Method::PATCH,
+        "/api/v1/repositories/private/app",
+        Some(&manager),
+        Some(json!({"description": "managed"})),
+    )
+    .await
+    .ok(StatusCode::OK);
+    reg.call(
+        Method::PUT,
+        "/api/v1/namespaces/private/members/stranger",
+        Some(&manager),
+        Some(json!({"level": "read"})),
+    )
+    .await
+    .ok(StatusCode::OK);
+    reg.get("/api/v1/namespaces/private/robots", Some(&manager))
+        .await
+        .ok(StatusCode::OK);
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/private/new",
+        Some(&manager),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    // The stranger is a reader now: it sees the namespace.
+    reg.get("/api/v1/repositories/private/app", Some(&stranger))
+        .await
+        .ok(StatusCode::OK);
+    // Managers of one namespace are nobody in another.
+    reg.call(
+        Method::DELETE,
+        "/api/v1/repositories/public/app/-/tags/v1",
+        Some(&manager),
+        None,
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.get("/api/v1/users", Some(&manager))
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+
+    // The administrator sees and does everything.
+    let listed = reg
+        .get("/api/v1/namespaces", Some(&auth))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(names(&listed), ["private", "public"]);
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["level"] == "manage")
+    );
+    reg.admin_get("/api/v1/users").await;
+    reg.admin_get("/api/v1/audit").await;
+}
+
+async fn users_and_passwords(reg: TestRegistry) {
+    let auth = admin();
+    let created = reg
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&auth),
+            Some(json!({"name": "alice", "password": USER_PASSWORD})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(created["name"], "alice");
+    assert_eq!(created["admin"], false);
+    assert_eq!(created["disabled"], false);
+    assert_time(&created["created_at"]);
+    assert!(!created.to_string().contains("password"), "{created}");
+    reg.call(
+        Method::POST,
+        "/api/v1/users",
+        Some(&auth),
+        Some(json!({"name": "alice", "password": USER_PASSWORD})),
+    )
+    .await
+    .error_on(StatusCode::CONFLICT, "already_exists", "user");
+    let alice = basic("alice", USER_PASSWORD);
+    reg.create_user("bob").await;
+
+    let users = reg.admin_get("/api/v1/users").await;
+    assert_listing(&users, 3, 20, 0);
+    assert_eq!(names(&users), ["admin", "alice", "bob"]);
+    assert!(!users.to_string().contains("hash"));
+    let page = reg.admin_get("/api/v1/users?limit=1&offset=1").await;
+    assert_listing(&page, 3, 1, 1);
+    assert_eq!(names(&page), ["alice"]);
+
+    // Itself: yes; another: no; admin: any.
+    assert_eq!(
+        reg.get("/api/v1/users/alice", Some(&alice))
+            .await
+            .ok(StatusCode::OK)["name"],
+        "alice"
+    );
+    reg.get("/api/v1/users/bob", Some(&alice))
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.admin_get("/api/v1/users/bob").await;
+    reg.get("/api/v1/users/nobody", Some(&auth)).await.error_on(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "user",
+    );
+
+    // A user changes its own password; the old one stops working at once.
+    let new_password = "alice-new-password";
+    reg.call(
+        Method::PATCH,
+        "/api/v1/users/alice",
+        Some(&alice),
+        Some(json!({"password": new_password})),
+    )
+    .await
+    .ok(StatusCode::OK);
+    reg.get("/api/v1/users/alice", Some(&alice))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let alice = basic("alice", new_password);
+    reg.get("/api/v1/users/alice", Some(&alice))
+        .await
+        .ok(StatusCode::OK);
+    // Not another's, and not its own admin flag.
+    reg.call(
+        Method::PATCH,
+        "/api/v1/users/bob",
+        Some(&alice),
+        Some(json!({"password": "stolen-password"})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.call(
+        Method::PATCH,
+        "/api/v1/users/alice",
+        Some(&alice),
+        Some(json!({"admin": true})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.call(
+        Method::POST,
+        "/api/v1/users",
+        Some(&alice),
+        Some(json!({"name": "eve", "password": USER_PASSWORD})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+
+    // The administrator makes alice an administrator, disables bob, deletes bob.
+    let changed = reg
+        .call(
+            Method::PATCH,
+            "/api/v1/users/alice",
+            Some(&auth),
+            Some(json!({"admin": true})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(changed["admin"], true);
+    // Taking administration away works at once.
+    reg.call(
+        Method::POST,
+        "/api/v1/users",
+        Some(&auth),
+        Some(json!({"name": "root2", "password": USER_PASSWORD, "admin": true})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let root2 = basic("root2", USER_PASSWORD);
+    reg.get("/api/v1/users", Some(&root2))
+        .await
+        .ok(StatusCode::OK);
+    let demoted = reg
+        .call(
+            Method::PATCH,
+            "/api/v1/users/root2",
+            Some(&auth),
+            Some(json!({"admin": false})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(demoted["admin"], false);
+    reg.get("/api/v1/users", Some(&root2))
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    let bob = basic("bob", USER_PASSWORD);
+    reg.get("/api/v1/users/bob", Some(&bob))
+        .await
+        .ok(StatusCode::OK);
+    let disabled = reg
+        .call(
+            Method::PATCH,
+            "/api/v1/users/bob",
+            Some(&auth),
+            Some(json!({"disabled": true})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(disabled["disabled"], true);
+    reg.get("/api/v1/users/bob", Some(&bob))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    reg.call(Method::DELETE, "/api/v1/users/bob", Some(&auth), None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    reg.call(Method::DELETE, "/api/v1/users/bob", Some(&auth), None)
+        .await
+        .error_on(StatusCode::NOT_FOUND, "not_found", "user");
+    reg.call(Method::DELETE, "/api/v1/users/admin", Some(&auth), None)
+        .await
+        .error(StatusCode::CONFLICT, "conflict");
+    reg.call(
+        Method::PATCH,
+        "/api/v1/users/nobody",
+        Some(&auth),
+        Some(json!({"disabled": true})),
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "user");
+    assert_eq!(
+        names(&reg.admin_get("/api/v1/users").await),
+        ["admin", "alice", "root2"]
+    );
+}
+
+async fn tokens_robots_keys_and_audit(reg: TestRegistry) {
+    let auth = admin();
+    reg.create_namespace("team", false).await;
+    let alice = reg.create_user("alice").await;
+    reg.put_member("team", "alice", "manage").await;
+
+    // Tokens: the secret once; works as Basic password and as Bearer; listed without it.
+    let token = reg
+        .call(
+            Method::POST,
+            "/api/v1/users/alice/tokens",
+            Some(&alice),
+            Some(json!({"name": "ci", "expires_in_secs": 3600})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    let secret = token["token"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("bth_"), "{token}");
+    assert_eq!(token["name"], "ci");
+    assert_time(&token["expires_at"]);
+    assert_eq!(token["namespace"], Value::Null);
+    let id = token["id"].as_str().unwrap().to_owned();
+    // The body may be left out (the Docker Cloud clients' tests do).
+    let plain = reg
+        .call(
+            Method::POST,
+            "/api/v1/users/alice/tokens",
+            Some(&alice),
+            None,
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(plain["name"], "api-key");
+    assert_eq!(plain["expires_at"], Value::Null);
+    let limited = reg
+        .call(
+            Method::POST,
+            "/api/v1/users/alice/tokens",
+            Some(&alice),
+            Some(json!({"name": "ro", "namespace": "team", "level": "read"})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(limited["namespace"], "team");
+    assert_eq!(limited["level"], "read");
+
+    let with_token = basic("alice", &secret);
+    let bearer = format!("Bearer {secret}");
+    for who in [&with_token, &bearer] {
+        reg.get("/api/v1/namespaces/team", Some(who))
+            .await
+            .ok(StatusCode::OK);
+    }
+    // A token limited to read cannot manage; nor can a token create tokens.
+    let ro = basic("alice", limited["token"].as_str().unwrap());
+    assert_eq!(
+        reg.get("/api/v1/namespaces/team", Some(&ro))
+            .await
+            .ok(StatusCode::OK)["level"],
+        "read"
+    );
+    reg.call(
+        Method::PATCH,
+        "/api/v1/namespaces/team",
+        Some(&ro),
+        Some(json!({"description": "x"})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.call(Method::POST, "/api/v1/users/alice/tokens", Some(&ro), None)
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+
+    let tokens = reg
+        .get("/api/v1/users/alice/tokens", Some(&alice))
+        .await
+        .ok(StatusCode::OK);
+    assert_listing(&tokens, 3, 20, 0);
+    assert!(
+        !tokens.to_string().contains(&secret[8..]),
+        "a secret is listed"
+    );
+    assert!(tokens["items"][0].get("token").is_none());
+    assert_eq!(reg.admin_get("/api/v1/users/alice/tokens").await, tokens);
+    let page = reg
+        .get("/api/v1/users/alice/tokens?limit=2&offset=2", Some(&alice))
+        .await
+        .ok(StatusCode::OK);
+    assert_listing(&page, 3, 2, 2);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    // Tokens are made by their own user.
+    reg.call(
+        Method::POST,
+        "/api/v1/users/alice/tokens",
+        Some(&auth),
+        None,
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.call(Method::POST, "/api/v1/users/admin/tokens", None, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    // Revoked: refused at once, and shown revoked.
+    reg.call(
+        Method::DELETE,
+        &format!("/api/v1/users/alice/tokens/{id}"),
+        Some(&alice),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    for who in [&with_token, &bearer] {
+        reg.get("/api/v1/namespaces/team", Some(who))
+            .await
+            .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    let tokens = reg.admin_get("/api/v1/users/alice/tokens").await;
+    let revoked = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert_time(&revoked["revoked_at"]);
+    // Another user's tokens: forbidden; its id under one's own name, or an unknown id:
+    // not found.
+    let admin_token = reg
+        .call(
+            Method::POST,
+            "/api/v1/users/admin/tokens",
+            Some(&auth),
+            None,
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    reg.call(
+        Method::DELETE,
+        &format!(
+            "/api/v1/users/admin/tokens/{}",
+            admin_token["id"].as_str().unwrap()
+        ),
+        Some(&alice),
+        None,
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.call(
+        Method::DELETE,
+        &format!(
+            "/api/v1/users/alice/tokens/{}",
+            admin_token["id"].as_str().unwrap()
+        ),
+        Some(&alice),
+        None,
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "token");
+    reg.call(
+        Method::DELETE,
+        &format!(
+            "/api/v1/users/alice/tokens/{}",
+            admin_token["id"].as_str().unwrap()
+        ),
+        Some(&auth),
+        None,
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "token");
+    reg.call(
+        Method::DELETE,
+        "/api/v1/users/alice/tokens/nope",
+        Some(&alice),
+        None,
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "token");
+
+    // Robots: created by a manager, secret once, push with it, deleted.
+    let robot = reg
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/team/robots",
+            Some(&alice),
+            Some(json!({"name": "ci", "level": "write"})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(robot["name"], "robot$team+ci");
+    assert_eq!(robot["namespace"], "team");
+    assert_eq!(robot["level"], "write");
+    assert_eq!(robot["expires_at"], Value::Null);
+    let robot_auth = basic("robot$team+ci", robot["token"].as_str().unwrap());
+    reg.push_blob("team/from-robot", b"robot data", &robot_auth)
+        .await;
+    reg.call(
+        Method::POST,
+        "/api/v1/namespaces/team/robots",
+        Some(&alice),
+        Some(json!({"name": "ci", "level": "read"})),
+    )
+    .await
+    .error(StatusCode::CONFLICT, "already_exists");
+    reg.call(
+        Method::POST,
+        "/api/v1/namespaces/team/robots",
+        Some(&alice),
+        Some(json!({"name": "tmp", "level": "read", "expires_in_secs": 60})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let robots = reg
+        .get("/api/v1/namespaces/team/robots", Some(&alice))
+        .await
+        .ok(StatusCode::OK);
+    assert_listing(&robots, 2, 20, 0);
+    assert_eq!(names(&robots), ["robot$team+ci", "robot$team+tmp"]);
+    assert_time(&robots["items"][1]["expires_at"]);
+    assert!(robots["items"][0].get("token").is_none());
+    reg.get("/api/v1/namespaces/nope/robots", Some(&auth))
+        .await
+        .error_on(StatusCode::NOT_FOUND, "not_found", "namespace");
+    // Deleted by short or full name; its logins end.
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/team/robots/ci",
+        Some(&alice),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/team/robots/robot$team+tmp",
+        Some(&alice),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/team/robots/ci",
+        Some(&alice),
+        None,
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "not_found");
+    reg.get("/api/v1/namespaces/team", Some(&robot_auth))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_listing(
+        &reg.admin_get("/api/v1/namespaces/team/robots").await,
+        0,
+        20,
+        0,
+    );
+
+    // Access keys: the secret once, listed without it, revoked.
+    let key = reg
+        .call(
+            Method::POST,
+            "/api/v1/users/alice/keys",
+            Some(&alice),
+            Some(json!({"name": "swr"})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    let ak = key["access_key"].as_str().unwrap().to_owned();
+    let sk = key["secret_key"].as_str().unwrap().to_owned();
+    assert_eq!(ak.len(), 20);
+    assert!(sk.len() >= 40);
+    assert_eq!(key["name"], "swr");
+    reg.call(Method::POST, "/api/v1/users/alice/keys", Some(&alice), None)
+        .await
+        .ok(StatusCode::CREATED);
+    let keys = reg
+        .get("/api/v1/users/alice/keys", Some(&alice))
+        .await
+        .ok(StatusCode::OK);
+    assert_listing(&keys, 2, 20, 0);
+    assert!(!keys.to_string().contains(&sk));
+    // Keys are not tokens, and tokens are not keys.
+    let tokens = reg.admin_get("/api/v1/users/alice/tokens").await;
+    assert!(!tokens.to_string().contains(&ak));
+    reg.call(
+        Method::DELETE,
+        &format!("/api/v1/users/alice/tokens/{ak}"),
+        Some(&alice),
+        None,
+    )
+    .await
+    .error_on(StatusCode::NOT_FOUND, "not_found", "token");
+    reg.call(
+        Method::DELETE,
+        &format!("/api/v1/users/alice/keys/{ak}"),
+        Some(&alice),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    let keys = reg.admin_get("/api/v1/users/alice/keys").await;
+    let revoked = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["access_key"] == ak.as_str())
+        .unwrap();
+    assert_time(&revoked["revoked_at"]);
+    reg.call(Method::POST, "/api/v1/users/bob/keys", Some(&alice), None)
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+
+    // The audit log: filters and paging, newest first, for administrators.
+    let all = reg.admin_get("/api/v1/audit?limit=1000").await;
+    let total = all["total"].as_u64().unwrap();
+    assert!(total >= 10, "{all}");
+    let first = &all["items"][0];
+    for field in [
+        "id", "at", "actor", "action", "resource", "source", "result", "detail",
+    ] {
+        assert!(first.get(field).is_some(), "{field}: {first}");
+    }
+    assert_time(&first["at"]);
+    let created = reg
+        .admin_get("/api/v1/audit?action=token.create&actor=alice")
+        .await;
+    assert_eq!(created["total"], 3, "{created}");
+    assert!(
+        created["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] == "token.create" && e["actor"] == "alice" && e["result"] == "ok")
+    );
+    let robots = reg.admin_get("/api/v1/audit?resource=robot%24team").await;
+    assert_eq!(robots["total"], 4, "{robots}");
+    let page = reg.admin_get("/api/v1/audit?limit=2&offset=1").await;
+    assert_listing(&page, total, 2, 1);
+    assert_eq!(page["items"][0], all["items"][1]);
+    let future = reg
+        .admin_get("/api/v1/audit?since=2999-01-01T00:00:00Z")
+        .await;
+    assert_listing(&future, 0, 20, 0);
+    let past = reg
+        .admin_get("/api/v1/audit?until=2000-01-01T00:00:00Z")
+        .await;
+    assert_listing(&past, 0, 20, 0);
+    let window = reg
+        .admin_get("/api/v1/audit?since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00%2B00:00")
+        .await;
+    assert_eq!(window["total"], total);
+    reg.get("/api/v1/audit", Some(&alice))
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+}
+
+async fn openapi_document_is_served(reg: TestRegistry) {
+    let served = reg
+        .get("/api/v1/openapi.json", None)
+        .await
+        .ok(StatusCode::OK);
+    let built: Value =
+        serde_json::from_str(&berth_api::native::openapi().to_json().unwrap()).unwrap();
+    assert_eq!(served, built);
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(served["paths"]["/api/v1/repositories/{name}/-/tags/{tag}"]["get"].is_object());
+}
+
+/// Every operation of the document reaches a handler: an answer of its own (a success, or
+/// an error naming what it is about), never the catch-all's "no such endpoint" or a 405. A
+/// route added to the document without a handler, or the reverse, fails here or in the
+/// snapshot.
+async fn every_documented_operation_is_routed(reg: TestRegistry) {
+    reg.create_namespace("team", false).await;
+    reg.push_image("team/app", &["v1"], "routed", "amd64").await;
+    let document: Value =
+        serde_json::from_str(&berth_api::native::openapi().to_json().unwrap()).unwrap();
+    let digest = Digest::sha256(b"not there").to_string();
+    let mut operations = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{namespace}", "team")
+            .replace("{digest}", &digest)
+            .replace("{tag}", "nope")
+            .replace("{username}", "nobody")
+            .replace("{id}", "nope")
+            .replace("{access_key}", "NOPE");
+        let concrete = if concrete.starts_with("/api/v1/repositories/") {
+            concrete.replace("{name}", "team/app")
+        } else {
+            concrete.replace("{name}", "nobody")
+        };
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let r = reg
+                .call(method.clone(), &concrete, Some(&admin()), None)
+                .await;
+            operations += 1;
+            assert_ne!(
+                r.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {concrete}: {}",
+                r.text()
+            );
+            if r.status == StatusCode::NOT_FOUND {
+                let error = r.json()["error"].clone();
+                assert!(
+                    error["target"].is_string(),
+                    "{method} {concrete} fell through to no endpoint: {error}"
+                );
+            }
+        }
+    }
+    assert_eq!(operations, 37, "operations in the document");
+}
+
+/// Without authentication (the in-process default), everyone may do everything.
+#[tokio::test]
+async fn open_mode_lets_anonymous_manage() {
+    let reg = embedded_with(ServiceConfig::default()).await;
+    let ns = reg
+        .call(
+            Method::POST,
+            "/api/v1/namespaces",
+            None,
+            Some(json!({"name": "open"})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(ns["creator"], "anonymous");
+    assert_eq!(ns["level"], "manage");
+    reg.call(
+        Method::POST,
+        "/api/v1/repositories",
+        None,
+        Some(json!({"name": "open/app"})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    reg.call(Method::DELETE, "/api/v1/repositories/open/app", None, None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    reg.call(Method::DELETE, "/api/v1/namespaces/open", None, None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+}
