@@ -129,8 +129,16 @@ where
                     response.status(),
                     StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
                 );
+            // A streamed body that says its length is complete once that much went out
+            // (hyper stops polling it then, before it could say it ended).
+            let length = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
             let entry = Entry {
                 no_body,
+                length,
                 method,
                 route,
                 status: response.status(),
@@ -152,6 +160,8 @@ where
 struct Entry {
     /// The answer has no body to send, so an unpolled one was not cut short.
     no_body: bool,
+    /// The `Content-Length` the answer gave.
+    length: Option<u64>,
     method: Method,
     route: Cow<'static, str>,
     status: StatusCode,
@@ -206,7 +216,11 @@ impl HttpBody for Logged {
                 if let Some(data) = frame.data_ref() {
                     this.bytes += data.len() as u64;
                 }
-                if this.body.is_end_stream() {
+                let all_sent = this
+                    .entry
+                    .as_ref()
+                    .is_some_and(|e| e.length == Some(this.bytes));
+                if all_sent || this.body.is_end_stream() {
                     this.finish(false);
                 }
             }
@@ -310,6 +324,22 @@ mod tests {
                 }),
             )
             .route(
+                "/stream",
+                get(|| async {
+                    // A stream that never says it ended, with its length in the header.
+                    use futures::StreamExt;
+                    let chunks = futures::stream::iter([Ok::<_, std::io::Error>(
+                        Bytes::from_static(b"0123456789"),
+                    )])
+                    .chain(futures::stream::pending());
+                    let mut response = Response::new(Body::from_stream(chunks));
+                    response
+                        .headers_mut()
+                        .insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+                    response
+                }),
+            )
+            .route(
                 "/items/{id}",
                 get(
                     |axum::Extension(id): axum::Extension<RequestId>| async move {
@@ -331,6 +361,28 @@ mod tests {
 
     fn get_request(uri: &str) -> Request {
         Request::get(uri).body(Body::empty()).unwrap()
+    }
+
+    /// hyper stops polling a body once its Content-Length went out: that is complete, and
+    /// only fewer bytes than that is a client going away.
+    #[tokio::test]
+    async fn a_stream_that_sent_its_length_is_not_aborted() {
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::registry().with(lines.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let response = app().oneshot(get_request("/stream")).await.unwrap();
+        let mut body = response.into_body();
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap().as_ref(), b"0123456789");
+        drop(body);
+        assert_eq!(lines.count(), 1);
+        assert_eq!(lines.field(0, "bytes").unwrap(), "10");
+        assert_eq!(lines.field(0, "aborted"), None);
+
+        // Dropped before its length went out: aborted.
+        let response = app().oneshot(get_request("/stream")).await.unwrap();
+        drop(response);
+        assert_eq!(lines.field(1, "aborted").as_deref(), Some("true"));
     }
 
     #[tokio::test]

@@ -203,6 +203,7 @@ on_every_backend!(
     tokens_robots_keys_and_audit,
     openapi_document_is_served,
     every_documented_operation_is_routed,
+    proxies_create_list_get_update_delete,
 );
 
 impl TestRegistry {
@@ -2474,7 +2475,8 @@ async fn every_documented_operation_is_routed(reg: TestRegistry) {
             .replace("{tag}", "nope")
             .replace("{username}", "nobody")
             .replace("{id}", "nope")
-            .replace("{access_key}", "NOPE");
+            .replace("{access_key}", "NOPE")
+            .replace("{prefix}", "nope");
         let concrete = if concrete.starts_with("/api/v1/repositories/") {
             concrete.replace("{name}", "team/app")
         } else {
@@ -2501,7 +2503,7 @@ async fn every_documented_operation_is_routed(reg: TestRegistry) {
             }
         }
     }
-    assert_eq!(operations, 37, "operations in the document");
+    assert_eq!(operations, 42, "operations in the document");
 }
 
 /// Without authentication (the in-process default), everyone may do everything.
@@ -2533,4 +2535,155 @@ async fn open_mode_lets_anonymous_manage() {
     reg.call(Method::DELETE, "/api/v1/namespaces/open", None, None)
         .await
         .ok(StatusCode::NO_CONTENT);
+}
+
+/// The pull-through cache's configuration: administrators only, every field round-trips,
+/// bad input is refused and changes nothing, a nested prefix is written with %2F.
+async fn proxies_create_list_get_update_delete(reg: TestRegistry) {
+    let bob = reg.create_user("bob").await;
+    let created = reg
+        .call(
+            Method::POST,
+            "/api/v1/proxies",
+            Some(&admin()),
+            Some(json!({"prefix": "hub", "upstream_url": "http://127.0.0.1:9/", "upstream_host": "Docker.IO"})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(created["prefix"], "hub");
+    assert_eq!(created["upstream_url"], "http://127.0.0.1:9");
+    assert_eq!(created["upstream_host"], "docker.io");
+    assert_eq!(created["mode"], "upstream_first");
+    assert_eq!(created["ttl_secs"], 300);
+    assert_eq!(created["remote"], Value::Null);
+    assert_eq!(created["creator"], "admin");
+    reg.call(
+        Method::POST,
+        "/api/v1/proxies",
+        Some(&admin()),
+        Some(json!({"prefix": "mirror/quay", "upstream_url": "https://quay.io", "mode": "local_first", "ttl_secs": 60})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+
+    // Refusals, each leaving the two proxies as they are.
+    for (body, target) in [
+        (
+            json!({"prefix": "hub", "upstream_url": "http://127.0.0.1:9"}),
+            None,
+        ),
+        (
+            json!({"prefix": "Bad Prefix", "upstream_url": "http://x.example"}),
+            Some("prefix"),
+        ),
+        (
+            json!({"prefix": "ftp", "upstream_url": "ftp://x.example"}),
+            Some("upstream_url"),
+        ),
+        (
+            json!({"prefix": "x", "upstream_url": "http://x.example", "upstream_host": "a b"}),
+            Some("upstream_host"),
+        ),
+        (
+            json!({"prefix": "x", "upstream_url": "http://x.example", "mode": "sometimes"}),
+            Some("mode"),
+        ),
+        (
+            json!({"prefix": "x", "upstream_url": "http://x.example", "extra": 1}),
+            Some("extra"),
+        ),
+        (
+            json!({"prefix": "x", "upstream_url": "http://x.example", "remote": {"name": "nowhere.example/app"}}),
+            None,
+        ),
+    ] {
+        let r = reg
+            .call(
+                Method::POST,
+                "/api/v1/proxies",
+                Some(&admin()),
+                Some(body.clone()),
+            )
+            .await;
+        assert!(
+            r.status.is_client_error(),
+            "{body}: {} {}",
+            r.status,
+            r.text()
+        );
+        if let Some(target) = target {
+            assert_eq!(r.json()["error"]["target"], target, "{body}");
+        }
+    }
+    let listed = reg.admin_get("/api/v1/proxies").await;
+    assert_eq!(listed["total"], 2);
+    let prefixes: Vec<_> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["prefix"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(prefixes, ["hub", "mirror/quay"]);
+
+    // Users other than administrators see nothing and change nothing.
+    reg.call(Method::GET, "/api/v1/proxies", Some(&bob), None)
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.call(Method::DELETE, "/api/v1/proxies/hub", Some(&bob), None)
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    reg.call(Method::GET, "/api/v1/proxies", None, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    let nested = reg.admin_get("/api/v1/proxies/mirror%2Fquay").await;
+    assert_eq!(nested["mode"], "local_first");
+    assert_eq!(nested["ttl_secs"], 60);
+    let patched = reg
+        .call(
+            Method::PATCH,
+            "/api/v1/proxies/hub",
+            Some(&admin()),
+            Some(json!({"mode": "local_first", "ttl_secs": 5, "upstream_url": "http://127.0.0.1:10"})),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(patched["mode"], "local_first");
+    assert_eq!(patched["ttl_secs"], 5);
+    assert_eq!(patched["upstream_url"], "http://127.0.0.1:10");
+    assert_eq!(patched["upstream_host"], "docker.io");
+    reg.call(
+        Method::PATCH,
+        "/api/v1/proxies/hub",
+        Some(&admin()),
+        Some(json!({"upstream_host": "not a host"})),
+    )
+    .await
+    .error_on(StatusCode::BAD_REQUEST, "invalid", "upstream_host");
+    assert_eq!(
+        reg.admin_get("/api/v1/proxies/hub").await["upstream_host"],
+        "docker.io"
+    );
+
+    // A push into the prefix is refused; the proxy's own answer says why.
+    let r = reg
+        .raw(
+            Method::POST,
+            "/v2/hub/library/app/blobs/uploads/",
+            &[("authorization", &admin())],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+
+    reg.call(Method::DELETE, "/api/v1/proxies/hub", Some(&admin()), None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    reg.call(Method::GET, "/api/v1/proxies/hub", Some(&admin()), None)
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    reg.call(Method::DELETE, "/api/v1/proxies/hub", Some(&admin()), None)
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(reg.admin_get("/api/v1/proxies").await["total"], 1);
 }

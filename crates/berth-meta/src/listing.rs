@@ -188,10 +188,18 @@ pub(crate) fn namespaces(dialect: Dialect, q: &NamespaceQuery) -> Sql {
         NamespaceOrder::Created => "n.created_at",
         NamespaceOrder::Updated => "n.updated_at",
     };
+    // Ties (created in the same millisecond) go by creation order, in the same direction.
+    let tie = match q.order {
+        NamespaceOrder::Created => ", n.id",
+        NamespaceOrder::Name | NamespaceOrder::Updated => ", n.name",
+    };
     sql.push(" ORDER BY ")
         .push(column)
         .push(direction(q.direction))
-        .push(", n.name");
+        .push(tie);
+    if q.order == NamespaceOrder::Created {
+        sql.push(direction(q.direction));
+    }
     sql.page(&q.page);
     sql
 }
@@ -236,10 +244,17 @@ pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> Sql {
         RepositoryOrder::Downloads => "r.num_downloads",
         RepositoryOrder::Tags => "r.num_tags",
     };
+    let tie = match q.order {
+        RepositoryOrder::Created => ", r.id",
+        _ => ", r.name",
+    };
     sql.push(" ORDER BY ")
         .push(column)
         .push(direction(q.direction))
-        .push(", r.name");
+        .push(tie);
+    if q.order == RepositoryOrder::Created {
+        sql.push(direction(q.direction));
+    }
     sql.page(&q.page);
     sql
 }

@@ -755,6 +755,30 @@ impl RemoteService {
         Ok(self.meta.remotes.list_proxies(page).await?)
     }
 
+    /// One proxy (administrators).
+    pub async fn get_proxy(&self, caller: &Caller, prefix: &str) -> Result<ProxyRow> {
+        self.require_admin(caller).await?;
+        self.meta
+            .remotes
+            .get_proxy(prefix)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(Entity::Remote(format!("proxy {prefix}"))))
+    }
+
+    /// The external repository whose credentials a proxy uses (administrators).
+    pub async fn remote_of(&self, caller: &Caller, proxy: &ProxyRow) -> Result<Option<RemoteInfo>> {
+        self.require_admin(caller).await?;
+        match proxy.remote_id {
+            Some(id) => Ok(self
+                .meta
+                .remotes
+                .get_remote_by_id(id)
+                .await?
+                .map(RemoteInfo::from)),
+            None => Ok(None),
+        }
+    }
+
     pub async fn update_proxy(
         &self,
         caller: &Caller,
@@ -765,6 +789,15 @@ impl RemoteService {
         let mut update = update.clone();
         if let Some(url) = &update.upstream_url {
             update.upstream_url = Some(parse_upstream_url(url)?.0);
+        }
+        if let Some(host) = &update.upstream_host {
+            if !valid_registry_host(host) {
+                return Err(ServiceError::invalid(
+                    Field::param("upstream_host"),
+                    format!("{host:?} is not a registry address (host[:port])"),
+                ));
+            }
+            update.upstream_host = Some(host.to_ascii_lowercase());
         }
         let row = self
             .meta

@@ -127,6 +127,11 @@ enum Command {
     },
     /// The audit log (administrators).
     Audit(native_cli::AuditArgs),
+    /// Pull-through caches of upstream registries (administrators).
+    Proxy {
+        #[command(subcommand)]
+        command: native_cli::ProxyCommand,
+    },
 }
 
 /// The server when neither --server, BERTH_SERVER nor a saved login names one.
@@ -195,6 +200,7 @@ fn main() -> anyhow::Result<()> {
                     Command::Robot { command } => native_cli::robot(&client, command).await,
                     Command::Key { command } => native_cli::key(&client, command).await,
                     Command::Audit(args) => native_cli::audit(&client, args).await,
+                    Command::Proxy { command } => native_cli::proxy(&client, command).await,
                     Command::Serve(_) | Command::Login { .. } | Command::Logout => {
                         unreachable!("handled above")
                     }

@@ -1534,3 +1534,197 @@ mod tests {
         );
     }
 }
+
+// ---- proxies ----
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ProxyModeArg {
+    /// Ask the upstream for a tag's digest first; the cache when it fails.
+    UpstreamFirst,
+    /// Serve a cached tag for --ttl seconds before asking the upstream.
+    LocalFirst,
+}
+
+impl ProxyModeArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProxyModeArg::UpstreamFirst => "upstream_first",
+            ProxyModeArg::LocalFirst => "local_first",
+        }
+    }
+}
+
+/// Which registered external repository (`berth remote`) lends a proxy its credentials.
+#[derive(Args, Debug, Default)]
+pub struct RemoteArgs {
+    /// The external repository's name (`registry.example.com/library/app`).
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Its namespace, when it is not a global entry.
+    #[arg(long, value_name = "NAMESPACE", requires = "remote")]
+    remote_namespace: Option<String>,
+}
+
+impl RemoteArgs {
+    fn value(&self) -> Option<Value> {
+        self.remote
+            .as_ref()
+            .map(|name| json!({"namespace": self.remote_namespace, "name": name}))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ProxyCommand {
+    /// List the pull-through caches (administrators).
+    List {
+        #[command(flatten)]
+        page: Page,
+    },
+    /// Create a pull-through cache: pulls of PREFIX/NAME come from the upstream's NAME.
+    Create {
+        /// The local prefix (`hub`).
+        prefix: String,
+        /// The upstream registry (`https://registry-1.docker.io`).
+        upstream_url: String,
+        /// The upstream's name as clients write it (`docker.io`), what containerd's ?ns=
+        /// names; default: the URL's host.
+        #[arg(long)]
+        upstream_host: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        #[arg(long, value_enum)]
+        mode: Option<ProxyModeArg>,
+        /// Seconds a cached tag is served without asking the upstream (local-first).
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+    },
+    /// Show a pull-through cache.
+    Show { prefix: String },
+    /// Change a pull-through cache; what is cached stays.
+    Update {
+        prefix: String,
+        #[arg(long)]
+        upstream_url: Option<String>,
+        #[arg(long)]
+        upstream_host: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Pull anonymously from now on.
+        #[arg(long, conflicts_with = "remote")]
+        anonymous: bool,
+        #[arg(long, value_enum)]
+        mode: Option<ProxyModeArg>,
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+    },
+    /// Delete a pull-through cache (what it cached stays until deleted).
+    Delete { prefix: String },
+}
+
+fn proxy_fields() -> Vec<Column> {
+    vec![
+        col("PREFIX", "prefix"),
+        col("UPSTREAM", "upstream_url"),
+        col("HOST", "upstream_host"),
+        col("REMOTE", "remote.name"),
+        col("MODE", "mode"),
+        col("TTL", "ttl_secs"),
+        col("CREATOR", "creator"),
+        col("CREATED", "created_at"),
+    ]
+}
+
+pub async fn proxy(client: &Client, command: ProxyCommand) -> anyhow::Result<()> {
+    let output = client.output();
+    let path = |prefix: &str| format!("/api/v1/proxies/{}", path_segment(prefix));
+    match command {
+        ProxyCommand::List { page } => {
+            let listing = client
+                .api(
+                    Method::GET,
+                    &format!("/api/v1/proxies{}", query(&page_pairs(&page))),
+                    None,
+                )
+                .await?;
+            print_listing(output, &listing, &proxy_fields());
+        }
+        ProxyCommand::Create {
+            prefix,
+            upstream_url,
+            upstream_host,
+            remote,
+            mode,
+            ttl,
+        } => {
+            let mut body = Map::new();
+            body.insert("prefix".into(), json!(prefix));
+            body.insert("upstream_url".into(), json!(upstream_url));
+            if let Some(h) = upstream_host {
+                body.insert("upstream_host".into(), json!(h));
+            }
+            if let Some(r) = remote.value() {
+                body.insert("remote".into(), r);
+            }
+            if let Some(m) = mode {
+                body.insert("mode".into(), json!(m.as_str()));
+            }
+            if let Some(t) = ttl {
+                body.insert("ttl_secs".into(), json!(t));
+            }
+            let created = client
+                .api(Method::POST, "/api/v1/proxies", Some(Value::Object(body)))
+                .await?;
+            print_object(output, &created, &proxy_fields());
+        }
+        ProxyCommand::Show { prefix } => {
+            let got = client.api(Method::GET, &path(&prefix), None).await?;
+            print_object(output, &got, &proxy_fields());
+        }
+        ProxyCommand::Update {
+            prefix,
+            upstream_url,
+            upstream_host,
+            remote,
+            anonymous,
+            mode,
+            ttl,
+        } => {
+            let mut body = Map::new();
+            if let Some(u) = upstream_url {
+                body.insert("upstream_url".into(), json!(u));
+            }
+            if let Some(h) = upstream_host {
+                body.insert("upstream_host".into(), json!(h));
+            }
+            if anonymous {
+                body.insert("remote".into(), Value::Null);
+            } else if let Some(r) = remote.value() {
+                body.insert("remote".into(), r);
+            }
+            if let Some(m) = mode {
+                body.insert("mode".into(), json!(m.as_str()));
+            }
+            if let Some(t) = ttl {
+                body.insert("ttl_secs".into(), json!(t));
+            }
+            if body.is_empty() {
+                bail!(
+                    "nothing to change: give --upstream-url, --upstream-host, --remote, --anonymous, --mode or --ttl"
+                );
+            }
+            let changed = client
+                .api(Method::PATCH, &path(&prefix), Some(Value::Object(body)))
+                .await?;
+            print_object(output, &changed, &proxy_fields());
+        }
+        ProxyCommand::Delete { prefix } => {
+            client.api(Method::DELETE, &path(&prefix), None).await?;
+            done(
+                output,
+                json!({"deleted": prefix}),
+                format!("deleted proxy {prefix}"),
+            );
+        }
+    }
+    Ok(())
+}

@@ -8,10 +8,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::Berth;
+use support::{Berth, DockerRegistry};
 
 const ADMIN_PASSWORD: &str = "blackbox-admin-pw";
 const UP_USER: &str = "dcuser";
@@ -22,90 +22,6 @@ fn workspace_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap()
-}
-
-/// A free port on 127.0.0.1 (bound and released: good enough for a child that binds it at
-/// once).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `docker-registry serve` with htpasswd Basic auth on 127.0.0.1; killed (only this child)
-/// when dropped.
-struct DockerRegistry {
-    child: Child,
-    host: String,
-    _dir: tempfile::TempDir,
-}
-
-impl DockerRegistry {
-    fn start() -> DockerRegistry {
-        support::require_tool("docker-registry", "docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        let hashed = Command::new("htpasswd")
-            .args(["-Bbn", UP_USER, UP_PASS])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "`htpasswd` is needed by this test: install the Debian package apache2-utils \
-                     (apt-get install -y apache2-utils), as .ci/run does ({e})"
-                )
-            });
-        assert!(hashed.status.success(), "htpasswd failed");
-        let htpasswd = dir.path().join("htpasswd");
-        std::fs::write(&htpasswd, &hashed.stdout).unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-                dir.path().join("data").display(),
-                htpasswd.display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("starting docker-registry");
-        let registry = DockerRegistry {
-            child,
-            host: format!("127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if std::net::TcpStream::connect(&registry.host).is_ok() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on {}",
-                registry.host
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-}
-
-impl Drop for DockerRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start_berth(dir: &Path, allow_loopback: bool) -> Berth {
@@ -399,7 +315,7 @@ fn cli_calls(cli: &str, berth: &Berth, key: &str, ns: Option<&str>, home: &Path,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_cloud_clients_against_docker_registry() {
-    let registry = DockerRegistry::start();
+    let registry = DockerRegistry::start(UP_USER, UP_PASS);
     let dir = tempfile::tempdir().unwrap();
     let berth = start_berth(&dir.path().join("berth"), true);
     let key = api_key(&berth).await;
@@ -497,7 +413,7 @@ fn berth_cli(berth: &Berth, args: &[&str], stdin: Option<&str>) -> (bool, String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn berth_remote_commands() {
-    let registry = DockerRegistry::start();
+    let registry = DockerRegistry::start(UP_USER, UP_PASS);
     let dir = tempfile::tempdir().unwrap();
     let berth = start_berth(&dir.path().join("berth"), true);
     let name = format!("{}/team/app", registry.host);
@@ -608,7 +524,7 @@ async fn berth_remote_commands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_configuration_refuses_loopback_and_metadata() {
-    let registry = DockerRegistry::start();
+    let registry = DockerRegistry::start(UP_USER, UP_PASS);
     let dir = tempfile::tempdir().unwrap();
     let berth = start_berth(&dir.path().join("berth"), false);
     let client = admin_client();

@@ -17,6 +17,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod namespaces;
+pub mod proxies;
 pub mod repositories;
 pub mod robots;
 pub mod route;
@@ -94,6 +95,7 @@ pub enum ErrorResponses {
         (name = "robots", description = "Robot accounts of a namespace"),
         (name = "keys", description = "Access keys (AK/SK) for SWR clients"),
         (name = "audit", description = "The audit log"),
+        (name = "proxies", description = "Pull-through caches of upstream registries (administrators)"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -154,6 +156,12 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(users::list_keys, users::create_key))
         .routes(routes!(users::revoke_key))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(proxies::list_proxies, proxies::create_proxy))
+        .routes(routes!(
+            proxies::get_proxy,
+            proxies::update_proxy,
+            proxies::delete_proxy
+        ))
 }
 
 /// The OpenAPI document of the native API.

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest as _, Sha256};
 
@@ -554,4 +554,91 @@ pub fn stored_blob_files(root: &Path) -> Vec<(PathBuf, String)> {
         }
     }
     found
+}
+
+// ---- an upstream registry ----
+
+/// A free port on 127.0.0.1 (bound and released: good enough for a child that binds it at
+/// once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `docker-registry serve` with htpasswd Basic auth on 127.0.0.1; killed (only this child)
+/// when dropped.
+pub struct DockerRegistry {
+    child: Child,
+    pub host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl DockerRegistry {
+    /// With one htpasswd user, `user`:`password`.
+    pub fn start(user: &str, password: &str) -> DockerRegistry {
+        require_tool("docker-registry", "docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let hashed = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "`htpasswd` is needed by this test: install the Debian package apache2-utils \
+                     (apt-get install -y apache2-utils), as .ci/run does ({e})"
+                )
+            });
+        assert!(hashed.status.success(), "htpasswd failed");
+        let htpasswd = dir.path().join("htpasswd");
+        std::fs::write(&htpasswd, &hashed.stdout).unwrap();
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                dir.path().join("data").display(),
+                htpasswd.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting docker-registry");
+        let registry = DockerRegistry {
+            child,
+            host: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(&registry.host).is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {}",
+                registry.host
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+}
+
+impl Drop for DockerRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
