@@ -4,6 +4,7 @@
 //! and no storage key in here, and families never import each other.
 
 pub mod access_log;
+pub mod bkrepo;
 pub mod caller;
 pub mod dockercloud;
 pub mod drain;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(oci::dispatch))
         .merge(token::router())
         .merge(dockercloud::router())
+        .merge(bkrepo::router())
         .merge(native::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

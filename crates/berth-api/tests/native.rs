@@ -3,7 +3,8 @@
 //! never a 5xx, nothing changed), counters after pushes, pulls and deletes (and deleted
 //! things gone from `/v2` at once), concurrent pushes, and who may do what (anonymous,
 //! reader, writer, manager, admin). Every case runs on the embedded configuration and on
-//! PostgreSQL + S3.
+//! PostgreSQL + S3. bk-repo's docker extension (`/docker/ext`, seed 001) is tested here too,
+//! over the same images and users.
 
 use std::sync::Arc;
 
@@ -204,6 +205,7 @@ on_every_backend!(
     openapi_document_is_served,
     every_documented_operation_is_routed,
     proxies_create_list_get_update_delete,
+    bkrepo_docker_extension,
 );
 
 impl TestRegistry {
@@ -2686,4 +2688,361 @@ async fn proxies_create_list_get_update_delete(reg: TestRegistry) {
         .await
         .error(StatusCode::NOT_FOUND, "not_found");
     assert_eq!(reg.admin_get("/api/v1/proxies").await["total"], 1);
+}
+
+/// A bkrepo answer: the envelope's `data` after checking `code` 0 and a trace id.
+fn bk_ok(r: &Reply) -> Value {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["code"], 0, "{v}");
+    assert_eq!(v["message"], Value::Null);
+    assert!(v["traceId"].as_str().is_some(), "{v}");
+    v["data"].clone()
+}
+
+/// A bkrepo failure: the envelope with a non-zero `code`, this status, and no data.
+fn bk_err(r: &Reply, status: StatusCode, code: u64) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["code"], code, "{v}");
+    assert_eq!(v["data"], Value::Null);
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    v
+}
+
+/// Seed 001 over berth's images: every endpoint with its field names and JSON types,
+/// paging and filters, nested names, errors in the envelope, who may do what, and deletes
+/// seen on `/v2` at once.
+async fn bkrepo_docker_extension(reg: TestRegistry) {
+    // What `state()` compares holds team/app.
+    reg.create_namespace("team", false).await;
+    reg.push_image("team/app", &["v1"], "t", "amd64").await;
+    reg.create_namespace("proj", false).await;
+    let (app, app_size) = reg
+        .push_image("proj/repo/library/app", &["v1", "v2"], "a", "amd64")
+        .await;
+    reg.push_image("proj/repo/other", &["latest"], "b", "arm64")
+        .await;
+    let a = Some(admin());
+    let a = a.as_deref();
+
+    let addr = bk_ok(&reg.get("/docker/ext/addr", a).await);
+    assert_eq!(addr, "registry.test");
+
+    // The manifest, as its text.
+    let manifest = bk_ok(
+        &reg.get("/docker/ext/manifest/proj/repo/library/app/v1", a)
+            .await,
+    );
+    let text = manifest.as_str().expect("data is the manifest text");
+    assert_eq!(Digest::sha256(text.as_bytes()), app);
+    let parsed: Value = serde_json::from_str(text).unwrap();
+    let layer = parsed["layers"][0]["digest"].as_str().unwrap().to_owned();
+
+    // A layer, by digest or by its hex.
+    for id in [
+        layer.clone(),
+        layer.trim_start_matches("sha256:").to_owned(),
+    ] {
+        let r = reg
+            .get(&format!("/docker/ext/layer/proj/repo/library/app/{id}"), a)
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body.as_ref(), b"layer of a");
+        assert_eq!(Digest::sha256(&r.body).as_str(), layer);
+    }
+
+    // Images of the project's repository, paged from 1 (0 is 1), filtered by name.
+    let images = bk_ok(
+        &reg.get("/docker/ext/repo/proj/repo?pageNumber=0&pageSize=10", a)
+            .await,
+    );
+    assert_eq!(images["totalRecords"], 2);
+    assert_eq!(images["toatalRecords"], 2);
+    let names: Vec<&str> = images["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["library/app", "other"]);
+    let first = &images["records"][0];
+    assert_eq!(first["lastModifiedBy"], "admin");
+    assert!(first["lastModifiedDate"].as_str().unwrap().contains('T'));
+    assert!(!first["lastModifiedDate"].as_str().unwrap().ends_with('Z'));
+    assert!(first["downloadCount"].is_u64());
+    assert_eq!(first["logoUrl"], "");
+    let page2 = bk_ok(
+        &reg.get("/docker/ext/repo/proj/repo?pageNumber=2&pageSize=1", a)
+            .await,
+    );
+    assert_eq!(page2["totalRecords"], 2);
+    assert_eq!(page2["records"][0]["name"], "other");
+    let filtered = bk_ok(
+        &reg.get(
+            "/docker/ext/repo/proj/repo?pageNumber=1&pageSize=10&name=oth",
+            a,
+        )
+        .await,
+    );
+    assert_eq!(filtered["totalRecords"], 1);
+
+    // Tags of an image.
+    let tags = bk_ok(
+        &reg.get(
+            "/docker/ext/tag/proj/repo/library/app?pageNumber=1&pageSize=10",
+            a,
+        )
+        .await,
+    );
+    assert_eq!(tags["totalRecords"], 2);
+    let v1 = &tags["records"][0];
+    assert_eq!(v1["tag"], "v1");
+    assert_eq!(v1["stageTag"], "");
+    assert!(v1["size"].as_u64().unwrap() > 0);
+    assert_eq!(v1["lastModifiedBy"], "admin");
+    assert_eq!(v1["registryUrl"], "registry.test/proj/repo/library/app:v1");
+    let only = bk_ok(
+        &reg.get(
+            "/docker/ext/tag/proj/repo/library/app?pageNumber=1&pageSize=10&tag=2",
+            a,
+        )
+        .await,
+    );
+    assert_eq!(only["totalRecords"], 1);
+    assert_eq!(only["records"][0]["tag"], "v2");
+
+    // A tag's detail.
+    let detail = bk_ok(
+        &reg.get(
+            "/docker/ext/version/detail/proj/repo?packageKey=docker://library/app&version=v1",
+            a,
+        )
+        .await,
+    );
+    let basic = &detail["basic"];
+    assert_eq!(basic["version"], "v1");
+    assert_eq!(basic["os"], "linux");
+    assert_eq!(basic["size"], app_size);
+    assert_eq!(basic["createdBy"], "admin");
+    assert_eq!(basic["dockerDomain"], "registry.test");
+    assert_eq!(basic["stageTag"], json!([]));
+    let config = parsed["config"]["digest"].as_str().unwrap();
+    assert_eq!(basic["sha256"], config.trim_start_matches("sha256:"));
+    assert_eq!(
+        detail["history"],
+        json!([
+            {"created": "2024-01-02T03:04:05Z", "created_by": "COPY a /"},
+            {"created": null, "created_by": "ENV A=1"},
+        ])
+    );
+    let metadata = &detail["metadata"];
+    assert_eq!(metadata["docker.manifest"], "v1");
+    assert_eq!(metadata["docker.manifest.digest"], app.as_str());
+    assert_eq!(
+        metadata["sha256"],
+        app.as_str().trim_start_matches("sha256:")
+    );
+    assert_eq!(metadata["docker.repoName"], "library/app");
+    assert_eq!(metadata["docker.manifest.type"], OCI_MANIFEST);
+    assert_eq!(metadata["seed"], "a", "labels are merged in");
+    assert_eq!(
+        detail["layers"],
+        json!([{"mediaType": OCI_LAYER, "size": 10, "digest": layer}])
+    );
+    // packageKey without docker:// is the bare name.
+    bk_ok(
+        &reg.get(
+            "/docker/ext/version/detail/proj/repo?packageKey=library/app&version=v1",
+            a,
+        )
+        .await,
+    );
+
+    // Refusals, in the envelope, changing nothing.
+    let stranger = reg.create_user("stranger").await;
+    let reader = reg.create_user("reader").await;
+    reg.put_member("proj", "reader", "read").await;
+    let before = reg.state().await;
+    for (uri, status, code) in [
+        (
+            "/docker/ext/version/detail/proj/repo?packageKey=docker://library/app&version=nope",
+            StatusCode::NOT_FOUND,
+            250006,
+        ),
+        (
+            "/docker/ext/version/detail/proj/repo?version=v1",
+            StatusCode::BAD_REQUEST,
+            250002,
+        ),
+        (
+            "/docker/ext/version/detail/proj/repo?packageKey=docker://library/app",
+            StatusCode::BAD_REQUEST,
+            250002,
+        ),
+        (
+            "/docker/ext/version/detail/proj/repo?packageKey=docker://BAD&version=v1",
+            StatusCode::BAD_REQUEST,
+            250003,
+        ),
+        (
+            "/docker/ext/repo/proj/repo?pageSize=0",
+            StatusCode::BAD_REQUEST,
+            250003,
+        ),
+        (
+            "/docker/ext/repo/proj/repo?pageNumber=-1",
+            StatusCode::BAD_REQUEST,
+            250003,
+        ),
+        (
+            "/docker/ext/repo/proj/repo?pageSize=99999",
+            StatusCode::BAD_REQUEST,
+            250003,
+        ),
+        (
+            "/docker/ext/tag/proj/repo/nothing?pageNumber=1&pageSize=1",
+            StatusCode::NOT_FOUND,
+            250006,
+        ),
+        (
+            "/docker/ext/layer/proj/repo/library/app/sha256:zz",
+            StatusCode::BAD_REQUEST,
+            250003,
+        ),
+        (
+            "/docker/ext/layer/proj/repo/library/app/sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            StatusCode::NOT_FOUND,
+            250006,
+        ),
+        (
+            "/docker/ext/manifest/proj/repo/library/app/v9",
+            StatusCode::NOT_FOUND,
+            250006,
+        ),
+        ("/docker/ext/nothing", StatusCode::NOT_FOUND, 250006),
+    ] {
+        bk_err(&reg.get(uri, a).await, status, code);
+    }
+    bk_err(
+        &reg.call(Method::POST, "/docker/ext/addr", a, None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        250009,
+    );
+    bk_err(
+        &reg.call(
+            Method::DELETE,
+            "/docker/ext/version/delete/proj/repo?packageKey=docker://library/app&version=nope",
+            a,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        250006,
+    );
+    bk_err(
+        &reg.call(
+            Method::DELETE,
+            "/docker/ext/package/delete/proj/repo?packageKey=docker://nothing",
+            a,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        250006,
+    );
+
+    // Who may: anonymous is asked to log in (private project), a stranger sees nothing, a
+    // reader reads but does not delete.
+    let r = reg.get("/docker/ext/tag/proj/repo/library/app", None).await;
+    bk_err(&r, StatusCode::UNAUTHORIZED, 250008);
+    assert_eq!(r.headers["www-authenticate"], "Basic realm=\"berth\"");
+    bk_err(
+        &reg.get("/docker/ext/tag/proj/repo/library/app", Some(&stranger))
+            .await,
+        StatusCode::NOT_FOUND,
+        250006,
+    );
+    let images = bk_ok(&reg.get("/docker/ext/repo/proj/repo", Some(&stranger)).await);
+    assert_eq!(
+        images["totalRecords"], 0,
+        "listings count only what the caller may see"
+    );
+    bk_ok(
+        &reg.get(
+            "/docker/ext/version/detail/proj/repo?packageKey=library/app&version=v1",
+            Some(&reader),
+        )
+        .await,
+    );
+    bk_err(
+        &reg.call(
+            Method::DELETE,
+            "/docker/ext/version/delete/proj/repo?packageKey=library/app&version=v2",
+            Some(&reader),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        250007,
+    );
+    let r = reg
+        .raw(
+            Method::GET,
+            "/docker/ext/addr",
+            &[("authorization", "Basic d3Jvbmc6d3Jvbmc=")],
+            Bytes::new(),
+        )
+        .await;
+    bk_err(&r, StatusCode::UNAUTHORIZED, 250008);
+    assert_eq!(reg.state().await, before, "refusals changed something");
+
+    // Deletes: a tag, then a whole image; /v2 agrees at once.
+    assert_eq!(
+        bk_ok(
+            &reg.call(
+                Method::DELETE,
+                "/docker/ext/version/delete/proj/repo?packageKey=docker://library/app&version=v2",
+                a,
+                None
+            )
+            .await
+        ),
+        true
+    );
+    assert_eq!(
+        reg.get("/v2/proj/repo/library/app/manifests/v2", a)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        reg.get("/v2/proj/repo/library/app/manifests/v1", a)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let tags = bk_ok(&reg.get("/docker/ext/tag/proj/repo/library/app", a).await);
+    assert_eq!(tags["totalRecords"], 1);
+    assert_eq!(
+        bk_ok(
+            &reg.call(
+                Method::DELETE,
+                "/docker/ext/package/delete/proj/repo?packageKey=docker%3A%2F%2Fother",
+                a,
+                None
+            )
+            .await
+        ),
+        true
+    );
+    assert_eq!(
+        reg.get("/v2/proj/repo/other/manifests/latest", a)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let images = bk_ok(&reg.get("/docker/ext/repo/proj/repo", a).await);
+    assert_eq!(images["totalRecords"], 1);
+    assert_eq!(images["records"][0]["name"], "library/app");
 }
