@@ -172,6 +172,18 @@ impl RepositoryService {
         }))
     }
 
+    /// [`RepositoryService::open`], with a missing repository as "not found".
+    pub async fn open_existing(
+        &self,
+        caller: &Caller,
+        name: &RepoName,
+        action: Action,
+    ) -> Result<Arc<RepositoryRow>> {
+        self.open(caller, name, action)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(Entity::Repository(name.to_string())))
+    }
+
     /// Resolves the repository a registry request names and decides whether the caller may
     /// do `action` to it. `None`: it does not exist (and the caller may know that).
     pub async fn open(

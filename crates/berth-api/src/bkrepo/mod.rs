@@ -16,9 +16,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use berth_core::{Action, Caller, Digest, RepoName, Tag};
-use berth_service::{
-    Direction, Entity, Page, RepositoryOrder, RepositoryQuery, ServiceError, TagOrder, TagQuery,
-};
+use berth_service::{Direction, Page, RepositoryOrder, RepositoryQuery, TagOrder, TagQuery};
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -191,9 +189,9 @@ async fn open(
     state
         .services
         .repositories
-        .open(caller, name, action)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(Entity::Repository(name.to_string())).into())
+        .open_existing(caller, name, action)
+        .await
+        .map_err(Into::into)
 }
 
 // ---- handlers ----

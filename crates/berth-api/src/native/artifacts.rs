@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::Json;
 use berth_core::{Action, Caller, Descriptor, Digest, Reference, RepoName, Tag};
 use berth_service::{
-    Entity, ImageDetail, ImageInfo, ManifestInfo, ManifestOrder, ManifestQuery, RepositoryRow,
-    ServiceError, TagOrder, TagQuery, TagRow,
+    ImageDetail, ImageInfo, ManifestInfo, ManifestOrder, ManifestQuery, RepositoryRow, TagOrder,
+    TagQuery, TagRow,
 };
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -307,9 +307,9 @@ async fn open(
     state
         .services
         .repositories
-        .open(caller, name, action)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(Entity::Repository(name.to_string())).into())
+        .open_existing(caller, name, action)
+        .await
+        .map_err(Into::into)
 }
 
 /// List the artifacts (manifests) of a repository, each with its tags.
