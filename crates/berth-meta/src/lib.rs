@@ -558,6 +558,9 @@ pub struct RepositoryQuery {
     pub prefix: Option<String>,
     /// Only names containing this (case-insensitive).
     pub search: Option<String>,
+    /// Only repositories whose name inside the namespace (after `<namespace>/`) contains
+    /// this (case-insensitive).
+    pub name_search: Option<String>,
     pub kind: Option<RepoKind>,
     pub category: Option<String>,
     /// Only repositories that hold at least one manifest.
@@ -596,6 +599,18 @@ pub trait RepositoryStore: Send + Sync + 'static {
     async fn list_members(&self, namespace_id: i64) -> Result<Vec<MemberRow>>;
 
     async fn member_level(&self, namespace_id: i64, username: &str) -> Result<Option<Level>>;
+
+    /// Adds a member of one repository or changes its level; [`MetaError::NotFound`] when
+    /// the repository is gone.
+    async fn put_repository_member(&self, repo: RepoId, username: &str, level: Level)
+    -> Result<()>;
+
+    async fn delete_repository_member(&self, repo: RepoId, username: &str) -> Result<bool>;
+
+    /// The repository's own members, by name.
+    async fn list_repository_members(&self, repo: RepoId) -> Result<Vec<MemberRow>>;
+
+    async fn repository_member_level(&self, repo: RepoId, username: &str) -> Result<Option<Level>>;
 
     /// Creates a repository in its existing namespace: [`MetaError::AlreadyExists`] if the
     /// name is taken, [`MetaError::NotFound`] without the namespace.

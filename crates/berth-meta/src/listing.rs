@@ -128,6 +128,13 @@ impl Sql {
             Visibility::All => self,
             Visibility::PublicOr { member, namespace } => {
                 self.push(" AND (COALESCE(r.is_public, n.is_public) = TRUE");
+                if let Some(member) = member {
+                    self.push(
+                        " OR r.id IN (SELECT repository_id FROM repository_members WHERE username = ",
+                    )
+                    .text_arg(member)
+                    .push(")");
+                }
                 self.visible_own(member.as_deref(), namespace.as_deref())
                     .push(")")
             }
@@ -148,7 +155,7 @@ impl Sql {
     }
 
     /// Namespaces (alias `n`) that `visibility` shows: public ones, the caller's own, and
-    /// those holding a public repository.
+    /// those holding a public repository or one the member belongs to.
     fn visible_namespaces(&mut self, visibility: &Visibility) -> &mut Sql {
         match visibility {
             Visibility::All => self,
@@ -157,6 +164,14 @@ impl Sql {
                     " AND (n.is_public = TRUE OR EXISTS (SELECT 1 FROM repositories pr \
                      WHERE pr.namespace_id = n.id AND pr.is_public = TRUE)",
                 );
+                if let Some(member) = member {
+                    self.push(
+                        " OR n.id IN (SELECT mr.namespace_id FROM repository_members rm \
+                         JOIN repositories mr ON mr.id = rm.repository_id WHERE rm.username = ",
+                    )
+                    .text_arg(member)
+                    .push(")");
+                }
                 self.visible_own(member.as_deref(), namespace.as_deref())
                     .push(")")
             }
@@ -213,6 +228,10 @@ fn repository_filters(sql: &mut Sql, q: &RepositoryQuery) {
     }
     if let Some(term) = &q.search {
         sql.contains("r.name", term);
+    }
+    if let Some(term) = &q.name_search {
+        // The name after `<namespace>/`.
+        sql.contains("substr(r.name, length(n.name) + 2)", term);
     }
     if let Some(kind) = q.kind {
         sql.push(" AND r.kind = ").text_arg(kind.as_str());
@@ -495,10 +514,10 @@ mod tests {
         let pg = repositories(Dialect::Postgres, &q);
         assert!(pg.text.contains("n.name = $1"), "{}", pg.text);
         assert!(pg.text.contains("ILIKE $2"), "{}", pg.text);
-        assert!(pg.text.contains("LIMIT $4 OFFSET $5"), "{}", pg.text);
+        assert!(pg.text.contains("LIMIT $5 OFFSET $6"), "{}", pg.text);
         assert!(matches!(&pg.args[1], Arg::Text(s) if s == "%a\\_b\\%%"));
         let lite = repositories(Dialect::Sqlite, &q);
-        assert_eq!(lite.text.matches('?').count(), 5);
+        assert_eq!(lite.text.matches('?').count(), 6);
         let count = count_of(&pg).unwrap();
         assert!(
             count
@@ -506,6 +525,6 @@ mod tests {
                 .starts_with("SELECT COUNT(*) FROM repositories r")
         );
         assert!(!count.text.contains("LIMIT"));
-        assert_eq!(count.args.len(), 3);
+        assert_eq!(count.args.len(), 4);
     }
 }

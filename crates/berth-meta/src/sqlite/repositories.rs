@@ -10,8 +10,8 @@ use crate::rows::{
 };
 use crate::{
     Listed, MemberRow, MetaError, NamespaceQuery, NamespaceRow, NamespaceUpdate, NewNamespace,
-    NewRepository, RepositoryQuery, RepositoryRow, RepositoryStore, RepositoryUpdate, Result,
-    is_unique_violation, listing, now_ms,
+    NewRepository, RepoId, RepositoryQuery, RepositoryRow, RepositoryStore, RepositoryUpdate,
+    Result, is_unique_violation, listing, now_ms,
 };
 
 /// Binds: see [`bind_namespace`].
@@ -198,6 +198,65 @@ impl RepositoryStore for SqliteMetaStore {
             "SELECT level FROM namespace_members WHERE namespace_id = ? AND username = ?",
         )
         .bind(namespace_id)
+        .bind(username)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(level.and_then(Level::from_i64))
+    }
+
+    async fn put_repository_member(
+        &self,
+        repo: RepoId,
+        username: &str,
+        level: Level,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO repository_members (repository_id, username, level, created_at)
+             SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM repositories WHERE id = ?)
+             ON CONFLICT (repository_id, username) DO UPDATE SET level = excluded.level",
+        )
+        .bind(repo.0)
+        .bind(username)
+        .bind(level.as_i64())
+        .bind(now_ms())
+        .bind(repo.0)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(MetaError::NotFound {
+                entity: "repository",
+                name: format!("#{}", repo.0),
+            });
+        }
+        Ok(())
+    }
+
+    async fn delete_repository_member(&self, repo: RepoId, username: &str) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM repository_members WHERE repository_id = ? AND username = ?")
+                .bind(repo.0)
+                .bind(username)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_repository_members(&self, repo: RepoId) -> Result<Vec<MemberRow>> {
+        let rows: Vec<MemberDbRow> = sqlx::query_as(
+            "SELECT username, level, created_at FROM repository_members
+             WHERE repository_id = ? ORDER BY username",
+        )
+        .bind(repo.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(MemberRow::try_from).collect()
+    }
+
+    async fn repository_member_level(&self, repo: RepoId, username: &str) -> Result<Option<Level>> {
+        let level: Option<i64> = sqlx::query_scalar(
+            "SELECT level FROM repository_members WHERE repository_id = ? AND username = ?",
+        )
+        .bind(repo.0)
         .bind(username)
         .fetch_optional(&self.reader)
         .await?;

@@ -21,6 +21,7 @@ pub(super) async fn run(meta: &Meta) {
     namespaces_and_members(meta).await;
     repositories(meta).await;
     visibility(meta).await;
+    repository_members(meta).await;
     deletes(meta).await;
 }
 
@@ -289,6 +290,20 @@ async fn repositories(meta: &Meta) {
         .await
         .unwrap();
     assert_eq!(names(searched), ["nsone/team/web"]);
+    // The name inside the namespace: `ns` is in every full name, in none of these.
+    let inside = store
+        .list_repositories(&q(|q| q.name_search = Some("ns".into())))
+        .await
+        .unwrap();
+    assert!(inside.items.is_empty(), "{inside:?}");
+    let inside = store
+        .list_repositories(&q(|q| {
+            q.namespace = Some("nsone".into());
+            q.name_search = Some("TEAM".into());
+        }))
+        .await
+        .unwrap();
+    assert_eq!(names(inside), ["nsone/team/app", "nsone/team/web"]);
     let by_category = store
         .list_repositories(&q(|q| q.category = Some("linux".into())))
         .await
@@ -371,6 +386,157 @@ async fn visibility(meta: &Meta) {
         .await
         .unwrap();
     assert_eq!(namespaces.total, 2);
+}
+
+/// Members of one repository: their own rows, what listings show them, and that they go
+/// with the repository.
+async fn repository_members(meta: &Meta) {
+    let store = &*meta.repositories;
+    let app = store
+        .ensure_repository(
+            &NewRepository::hosted(repo("rmembers/app"), "alice"),
+            Some(&namespace("rmembers", false)),
+        )
+        .await
+        .unwrap();
+    let other = store
+        .create_repository(&NewRepository::hosted(repo("rmembers/other"), "alice"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .list_repository_members(app.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.repository_member_level(app.id, "erin").await.unwrap(),
+        None
+    );
+    store
+        .put_repository_member(app.id, "erin", Level::Read)
+        .await
+        .unwrap();
+    store
+        .put_repository_member(app.id, "erin", Level::Manage)
+        .await
+        .unwrap();
+    store
+        .put_repository_member(app.id, "frank", Level::Write)
+        .await
+        .unwrap();
+    let members = store.list_repository_members(app.id).await.unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| (m.username.as_str(), m.level))
+            .collect::<Vec<_>>(),
+        [("erin", Level::Manage), ("frank", Level::Write)]
+    );
+    assert!(members.iter().all(|m| m.created_at > 0));
+    assert_eq!(
+        store.repository_member_level(app.id, "erin").await.unwrap(),
+        Some(Level::Manage)
+    );
+    // A repository member is no namespace member, nor a member of the next repository.
+    assert_eq!(
+        store.member_level(app.namespace_id, "erin").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .repository_member_level(other.id, "erin")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Listings show a private repository to its members, and its namespace with it.
+    let for_user = |member: &str| Visibility::PublicOr {
+        member: Some(member.to_owned()),
+        namespace: None,
+    };
+    let seen = store
+        .list_repositories(&RepositoryQuery {
+            namespace: Some("rmembers".into()),
+            visibility: for_user("erin"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.items
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["rmembers/app"]
+    );
+    assert_eq!(seen.total, 1);
+    let stranger = store
+        .list_repositories(&RepositoryQuery {
+            namespace: Some("rmembers".into()),
+            visibility: for_user("gina"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stranger.total, 0);
+    let namespaces = |member: &str| NamespaceQuery {
+        name: Some("rmembers".into()),
+        visibility: for_user(member),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_namespaces(&namespaces("erin"))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    assert_eq!(
+        store
+            .list_namespaces(&namespaces("gina"))
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+
+    assert!(
+        store
+            .delete_repository_member(app.id, "frank")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_repository_member(app.id, "frank")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_repository_member(other.id, "erin")
+            .await
+            .unwrap()
+    );
+    // Deleting the repository takes its members; a member of a repository gone is refused.
+    assert!(store.delete_repository(&app.name).await.unwrap());
+    assert!(
+        store
+            .list_repository_members(app.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = store
+        .put_repository_member(app.id, "erin", Level::Read)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MetaError::NotFound { .. }), "{err:?}");
+    assert!(store.delete_namespace("rmembers", true).await.unwrap());
 }
 
 async fn deletes(meta: &Meta) {

@@ -1,0 +1,13 @@
+-- Members of a single repository (SWR's repository permissions), next to the namespace's.
+-- A caller's level on a repository is the larger of its namespace level and this one.
+-- Mirrors migrations/postgres/0003_repository_members.sql.
+
+CREATE TABLE repository_members (
+    repository_id  INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+    username       TEXT NOT NULL,
+    level          INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    PRIMARY KEY (repository_id, username)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX repository_members_by_user ON repository_members (username, repository_id);
