@@ -4,7 +4,7 @@
 //!
 //! The store is split into small traits, one per aggregate ([`UploadStore`],
 //! [`ArtifactStore`], [`RepositoryStore`], [`LeaseStore`], [`UserStore`], [`AuditStore`],
-//! [`RemoteStore`]), each
+//! [`RemoteStore`], [`ChartStore`]), each
 //! with its own shared test suite (feature `testsuite`). [`Meta`] bundles one implementation
 //! of all of them.
 
@@ -233,6 +233,70 @@ pub struct NewManifest {
     /// Whether every blob and child must be in the repository already. A pull-through
     /// cache stores a manifest before its blobs, which arrive when first pulled.
     pub require_refs: bool,
+    /// The Helm chart version this manifest is, recorded in the same transaction (its
+    /// `tag` must be one of the tags the manifest gets).
+    pub chart: Option<NewChart>,
+}
+
+// ---- charts ----
+
+/// A Helm chart version, as the service extracted it from the archive once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChart {
+    /// The tag naming it (the version, `+` written `_` as OCI tags need).
+    pub tag: Tag,
+    pub name: String,
+    pub version: String,
+    /// The `.tgz` layer.
+    pub archive: ManifestRef,
+    /// The provenance layer, if any.
+    pub provenance: Option<ManifestRef>,
+    /// Chart.yaml as a JSON object.
+    pub metadata: String,
+    /// RFC 3339: when the version was first stored (the index's `created`).
+    pub created: String,
+}
+
+/// A stored chart version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartRow {
+    pub repository: RepoId,
+    pub tag: String,
+    pub name: String,
+    pub version: String,
+    pub manifest: Digest,
+    pub archive: ManifestRef,
+    pub provenance: Option<ManifestRef>,
+    pub metadata: String,
+    pub created: String,
+    pub created_at: i64,
+}
+
+/// A namespace's charts as of one generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChartGeneration {
+    pub namespace_id: i64,
+    /// Bumped in the same transaction as every change to the namespace's charts.
+    pub generation: i64,
+}
+
+/// The chart versions of each namespace (written with their manifests, see
+/// [`NewManifest::chart`]; removed with their tags).
+#[async_trait]
+pub trait ChartStore: Send + Sync + 'static {
+    /// The namespace's id and chart generation; `None` if the namespace does not exist.
+    async fn chart_generation(&self, namespace: &str) -> Result<Option<ChartGeneration>>;
+
+    /// Every chart version of the namespace (of chart `name` only, if given), by name then
+    /// version as text (callers sort versions as SemVer).
+    async fn list_charts(&self, namespace_id: i64, name: Option<&str>) -> Result<Vec<ChartRow>>;
+
+    async fn get_chart(
+        &self,
+        namespace_id: i64,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<ChartRow>>;
 }
 
 /// A stored manifest as served.
@@ -653,7 +717,14 @@ pub trait LeaseStore: Send + Sync + 'static {
 
 /// Everything a metadata backend implements.
 pub trait MetaBackend:
-    UploadStore + ArtifactStore + RepositoryStore + LeaseStore + UserStore + AuditStore + RemoteStore
+    UploadStore
+    + ArtifactStore
+    + RepositoryStore
+    + LeaseStore
+    + UserStore
+    + AuditStore
+    + RemoteStore
+    + ChartStore
 {
     /// A short name for logs (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
@@ -670,6 +741,7 @@ pub struct Meta {
     pub users: Arc<dyn UserStore>,
     pub audit: Arc<dyn AuditStore>,
     pub remotes: Arc<dyn RemoteStore>,
+    pub charts: Arc<dyn ChartStore>,
 }
 
 impl Meta {
@@ -682,7 +754,8 @@ impl Meta {
             leases: backend.clone(),
             users: backend.clone(),
             audit: backend.clone(),
-            remotes: backend,
+            remotes: backend.clone(),
+            charts: backend,
         }
     }
 }

@@ -500,3 +500,49 @@ impl TryFrom<ProxyDbRow> for ProxyRow {
         })
     }
 }
+
+pub(crate) const CHART_COLUMNS: &str = "repository_id, tag, name, version, manifest_digest, \
+     chart_digest, chart_size, prov_digest, prov_size, metadata, created, created_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChartDbRow {
+    repository_id: i64,
+    tag: String,
+    name: String,
+    version: String,
+    manifest_digest: String,
+    chart_digest: String,
+    chart_size: i64,
+    prov_digest: Option<String>,
+    prov_size: Option<i64>,
+    metadata: String,
+    created: String,
+    created_at: i64,
+}
+
+impl ChartDbRow {
+    pub(crate) fn into_row(self) -> Result<crate::ChartRow> {
+        let provenance = match (self.prov_digest, self.prov_size) {
+            (Some(digest), Some(size)) => Some(crate::ManifestRef {
+                digest: parse_digest(&digest)?,
+                size: size as u64,
+            }),
+            _ => None,
+        };
+        Ok(crate::ChartRow {
+            repository: RepoId(self.repository_id),
+            tag: self.tag,
+            name: self.name,
+            version: self.version,
+            manifest: parse_digest(&self.manifest_digest)?,
+            archive: crate::ManifestRef {
+                digest: parse_digest(&self.chart_digest)?,
+                size: self.chart_size as u64,
+            },
+            provenance,
+            metadata: self.metadata,
+            created: self.created,
+            created_at: self.created_at,
+        })
+    }
+}

@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 pub mod auth;
+pub mod charts;
 mod error;
 mod hashing;
 pub mod jobs;
@@ -30,6 +31,7 @@ pub use berth_meta::{
     RepositoryQuery, RepositoryRow, RepositoryUpdate, TagOrder, TagQuery, TagRow, Visibility,
 };
 pub use berth_meta::{NewProxy, ProxyMode, ProxyRow, ProxyUpdate, RemoteScope};
+pub use charts::{ChartFile, ChartService, ChartUpload, ChartVersion, RenderedIndex};
 pub use error::{Entity, Field, ServiceError};
 pub use registry::image::{HistoryEntry, ImageInfo};
 pub use registry::{
@@ -77,7 +79,8 @@ pub struct Services {
     pub repositories: Arc<RepositoryService>,
     pub blobs: BlobService,
     pub uploads: UploadService,
-    pub manifests: ManifestService,
+    pub manifests: Arc<ManifestService>,
+    pub charts: ChartService,
     pub remotes: Arc<RemoteService>,
     downloads: Arc<DownloadCounter>,
     meta: Meta,
@@ -133,12 +136,13 @@ impl Services {
             config.auth,
         )
         .await?;
-        let manifests = ManifestService::new(
+        let manifests = Arc::new(ManifestService::new(
             store.clone(),
             downloads.clone(),
             audit.clone(),
             proxy.clone(),
-        );
+        ));
+        let charts = ChartService::new(store.clone(), repositories.clone(), manifests.clone());
         Ok(Services {
             access,
             auth,
@@ -147,6 +151,7 @@ impl Services {
             blobs: BlobService::new(store.clone(), proxy.clone()),
             uploads: UploadService::new(store.clone()),
             manifests,
+            charts,
             remotes,
             downloads,
             meta,

@@ -191,6 +191,36 @@ impl ArtifactStore for PostgresMetaStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(c) = &m.chart {
+            sqlx::query(
+                "INSERT INTO charts (repository_id, tag, namespace_id, name, version,
+                                     manifest_digest, chart_digest, chart_size, prov_digest,
+                                     prov_size, metadata, created, created_at)
+                 SELECT r.id, $2, r.namespace_id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+                 FROM repositories r WHERE r.id = $1
+                 ON CONFLICT (repository_id, tag)
+                 DO UPDATE SET name = excluded.name, version = excluded.version,
+                               manifest_digest = excluded.manifest_digest,
+                               chart_digest = excluded.chart_digest,
+                               chart_size = excluded.chart_size,
+                               prov_digest = excluded.prov_digest,
+                               prov_size = excluded.prov_size, metadata = excluded.metadata",
+            )
+            .bind(id)
+            .bind(c.tag.as_str())
+            .bind(&c.name)
+            .bind(&c.version)
+            .bind(m.digest.as_str())
+            .bind(c.archive.digest.as_str())
+            .bind(c.archive.size as i64)
+            .bind(c.provenance.as_ref().map(|p| p.digest.as_str()))
+            .bind(c.provenance.as_ref().map(|p| p.size as i64))
+            .bind(&c.metadata)
+            .bind(&c.created)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("UPDATE repositories SET last_pushed_at = $1, updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)

@@ -9,6 +9,7 @@
 //! on it instead of locking blob and tag rows in different orders and deadlocking.
 
 mod artifacts;
+mod charts;
 mod remotes;
 mod repositories;
 mod uploads;

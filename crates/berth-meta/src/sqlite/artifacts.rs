@@ -30,7 +30,7 @@ const MANIFEST_REFS_SQL: &str = "BEGIN;
         WHERE m.repository_id = ?1 AND m.digest IN (SELECT value FROM json_each(?3));";
 
 /// Stores a manifest with its references (JSON `[[digest, kind], ...]`) and points tags (a
-/// JSON array) at it. A manifest that is already there keeps its row; its references are the
+/// JSON array) at it, and records the chart version it is (all NULL binds when it is none). A manifest that is already there keeps its row; its references are the
 /// same, being derived from the same bytes, and conflict away without being counted twice.
 const PUT_MANIFEST_SQL: &str = "
     INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject,
@@ -45,6 +45,17 @@ const PUT_MANIFEST_SQL: &str = "
         ON CONFLICT (repository_id, name)
         DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at,
                       pushed_by = excluded.pushed_by;
+    INSERT INTO charts (repository_id, tag, namespace_id, name, version, manifest_digest,
+                        chart_digest, chart_size, prov_digest, prov_size, metadata, created,
+                        created_at)
+        SELECT r.id, ?, r.namespace_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM repositories r
+        WHERE r.id = ? AND ? IS NOT NULL
+        ON CONFLICT (repository_id, tag)
+        DO UPDATE SET name = excluded.name, version = excluded.version,
+                      manifest_digest = excluded.manifest_digest,
+                      chart_digest = excluded.chart_digest, chart_size = excluded.chart_size,
+                      prov_digest = excluded.prov_digest, prov_size = excluded.prov_size,
+                      metadata = excluded.metadata;
     UPDATE repositories SET last_pushed_at = ?, updated_at = ? WHERE id = ?;
     COMMIT;";
 
@@ -165,7 +176,22 @@ impl ArtifactStore for SqliteMetaStore {
             .bind(now)
             .bind(m.pushed_by.clone())
             .bind(now)
-            .bind(json(&tags))
+            .bind(json(&tags));
+        let chart = m.chart.as_ref();
+        let store = store
+            .bind(chart.map(|c| c.tag.as_str().to_owned()))
+            .bind(chart.map(|c| c.name.clone()))
+            .bind(chart.map(|c| c.version.clone()))
+            .bind(chart.map(|_| m.digest.as_str().to_owned()))
+            .bind(chart.map(|c| c.archive.digest.as_str().to_owned()))
+            .bind(chart.map(|c| c.archive.size as i64))
+            .bind(chart.and_then(|c| c.provenance.as_ref().map(|p| p.digest.as_str().to_owned())))
+            .bind(chart.and_then(|c| c.provenance.as_ref().map(|p| p.size as i64)))
+            .bind(chart.map(|c| c.metadata.clone()))
+            .bind(chart.map(|c| c.created.clone()))
+            .bind(now)
+            .bind(repo.0)
+            .bind(chart.map(|c| c.tag.as_str().to_owned()))
             .bind(now)
             .bind(now)
             .bind(repo.0);

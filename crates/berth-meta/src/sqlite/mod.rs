@@ -9,6 +9,7 @@
 //! that a statement skips as positional ones).
 
 mod artifacts;
+mod charts;
 mod remotes;
 mod repositories;
 mod uploads;

@@ -3,6 +3,7 @@
 //! crate's own tests), so production builds do not carry it.
 
 mod artifacts;
+mod charts;
 mod leases;
 mod remotes;
 mod repositories;
@@ -26,6 +27,7 @@ pub async fn run<B: MetaBackend>(backend: &Arc<B>) {
     leases::run(&meta).await;
     users::run(&meta).await;
     remotes::run(&meta).await;
+    charts::run(&meta).await;
 }
 
 /// What must hold when several replicas share one database: each is its own backend (own
@@ -72,6 +74,7 @@ pub(crate) fn manifest(
         children: Vec::new(),
         pushed_by: "tester".into(),
         require_refs: true,
+        chart: None,
         body,
     }
 }

@@ -107,7 +107,8 @@ impl ManifestService {
         self.store.limits.max_manifest_bytes
     }
 
-    /// PUT a manifest under `reference`, with extra `tags` (`?tag=`).
+    /// PUT a manifest under `reference`, with extra `tags` (`?tag=`). A Helm chart is
+    /// recognised as one (its metadata read from its archive, once) and recorded with it.
     pub async fn put(
         &self,
         caller: &Caller,
@@ -116,6 +117,43 @@ impl ManifestService {
         content_type: Option<&str>,
         body: Bytes,
         tags: &[Tag],
+    ) -> Result<ManifestStored> {
+        self.put_inner(caller, repo, reference, content_type, body, tags, None)
+            .await
+    }
+
+    /// Stores the manifest of a chart version the chart store built (its chart known).
+    pub(crate) async fn put_chart(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryRow,
+        tag: &Tag,
+        body: Bytes,
+        chart: berth_meta::NewChart,
+    ) -> Result<ManifestStored> {
+        let reference = Reference::Tag(tag.clone());
+        self.put_inner(
+            caller,
+            repo,
+            &reference,
+            Some(manifest::OCI_MANIFEST),
+            body,
+            &[],
+            Some(chart),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_inner(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryRow,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: Bytes,
+        tags: &[Tag],
+        chart: Option<berth_meta::NewChart>,
     ) -> Result<ManifestStored> {
         let limit = self.store.limits.max_manifest_bytes;
         if body.len() > limit {
@@ -159,7 +197,12 @@ impl ManifestService {
             .chain(&parsed.children)
             .map(|d| d.size)
             .sum();
+        let chart = match chart {
+            Some(chart) => Some(chart),
+            None => crate::charts::chart_of_manifest(&self.store, repo, &parsed, &all_tags).await?,
+        };
         let new = NewManifest {
+            chart,
             digest: digest.clone(),
             media_type: parsed.media_type.clone(),
             total_size: body.len() as u64 + referenced,

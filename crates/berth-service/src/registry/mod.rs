@@ -8,7 +8,7 @@ pub mod image;
 mod manifests;
 mod proxy;
 mod uploads;
-mod writer;
+pub(crate) mod writer;
 
 use std::io;
 use std::sync::Arc;
@@ -42,6 +42,8 @@ pub struct RegistryLimits {
     /// Upload data in storage that no session knows is removed once it has been idle this
     /// long: longer than any single request may write without pause.
     pub orphan_grace: Duration,
+    /// What a Helm chart may be.
+    pub charts: crate::charts::ChartLimits,
 }
 
 impl Default for RegistryLimits {
@@ -51,6 +53,7 @@ impl Default for RegistryLimits {
             upload_ttl: Duration::from_secs(24 * 3600),
             max_config_bytes: 4 * 1024 * 1024,
             orphan_grace: Duration::from_secs(3600),
+            charts: crate::charts::ChartLimits::default(),
         }
     }
 }

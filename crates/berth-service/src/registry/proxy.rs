@@ -215,6 +215,7 @@ impl ProxyService {
             pushed_by: PROXY_USER.into(),
             // The blobs come when they are first pulled.
             require_refs: false,
+            chart: None,
         };
         let tags: Vec<Tag> = match reference {
             Reference::Tag(tag) => vec![tag.clone()],
@@ -250,6 +251,7 @@ impl ProxyService {
             children: Vec::new(),
             pushed_by: PROXY_USER.into(),
             require_refs: false,
+            chart: None,
         };
         // The manifest is there: only the tag moves (to the same place, now).
         self.store

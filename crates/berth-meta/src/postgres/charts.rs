@@ -1,0 +1,53 @@
+//! Chart versions on PostgreSQL (written by `put_manifest`, see artifacts.rs).
+
+use async_trait::async_trait;
+
+use super::PostgresMetaStore;
+use crate::rows::{CHART_COLUMNS, ChartDbRow};
+use crate::{ChartGeneration, ChartRow, ChartStore, Result};
+
+#[async_trait]
+impl ChartStore for PostgresMetaStore {
+    async fn chart_generation(&self, namespace: &str) -> Result<Option<ChartGeneration>> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT id, chart_generation FROM namespaces WHERE name = $1")
+                .bind(namespace)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(namespace_id, generation)| ChartGeneration {
+            namespace_id,
+            generation,
+        }))
+    }
+
+    async fn list_charts(&self, namespace_id: i64, name: Option<&str>) -> Result<Vec<ChartRow>> {
+        let sql = format!(
+            "SELECT {CHART_COLUMNS} FROM charts WHERE namespace_id = $1 AND ($2::text IS NULL OR name = $2)
+             ORDER BY name, version"
+        );
+        let rows: Vec<ChartDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(namespace_id)
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(ChartDbRow::into_row).collect()
+    }
+
+    async fn get_chart(
+        &self,
+        namespace_id: i64,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<ChartRow>> {
+        let sql = format!(
+            "SELECT {CHART_COLUMNS} FROM charts WHERE namespace_id = $1 AND name = $2 AND version = $3"
+        );
+        let row: Option<ChartDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(namespace_id)
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(ChartDbRow::into_row).transpose()
+    }
+}

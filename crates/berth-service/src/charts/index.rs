@@ -1,0 +1,277 @@
+//! The classic repository index (`index.yaml`, and `index.json` for large repositories),
+//! kept up to date incrementally: each namespace's rendered index is cached under its chart
+//! generation (bumped by the database in the same transaction as every chart change), and
+//! each version's entry is rendered once and reused, so a new version costs one entry's
+//! rendering plus the concatenation, never a rescan of storage or a re-render of every entry.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use berth_meta::{ChartGeneration, ChartRow, RepoId};
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use super::sort_versions;
+
+/// One namespace's index, as served.
+pub struct RenderedIndex {
+    /// A strong validator: the namespace's id and chart generation.
+    pub etag: String,
+    pub yaml: Bytes,
+    pub json: Bytes,
+    /// How many chart versions it lists.
+    pub versions: usize,
+    yaml_gz: OnceLock<Bytes>,
+    json_gz: OnceLock<Bytes>,
+}
+
+impl RenderedIndex {
+    /// The YAML gzip-compressed (compressed on first use, then kept).
+    pub fn yaml_gzip(&self) -> Bytes {
+        self.yaml_gz.get_or_init(|| gzip(&self.yaml)).clone()
+    }
+
+    pub fn json_gzip(&self) -> Bytes {
+        self.json_gz.get_or_init(|| gzip(&self.json)).clone()
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Bytes {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
+    encoder.write_all(bytes).expect("writing to a Vec");
+    Bytes::from(encoder.finish().expect("writing to a Vec"))
+}
+
+/// One version's entry, rendered.
+struct Fragment {
+    /// A YAML sequence item (`- apiVersion: ...`), indented to sit under its chart's key.
+    yaml: String,
+    json: String,
+}
+
+/// Which stored row a fragment was rendered from.
+type FragmentKey = (RepoId, String);
+
+#[derive(Default)]
+pub(crate) struct IndexCache {
+    indexes: Mutex<HashMap<String, (ChartGeneration, Arc<RenderedIndex>)>>,
+    fragments: Mutex<HashMap<FragmentKey, (String, Arc<Fragment>)>>,
+}
+
+impl IndexCache {
+    /// More cached entries than this and the fragment cache starts over (a bound on memory).
+    const MAX_FRAGMENTS: usize = 500_000;
+
+    pub(crate) fn get(&self, namespace: &str, at: ChartGeneration) -> Option<Arc<RenderedIndex>> {
+        let indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        match indexes.get(namespace) {
+            Some((generation, index)) if *generation == at => Some(index.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn render(
+        &self,
+        namespace: &str,
+        at: ChartGeneration,
+        mut rows: Vec<ChartRow>,
+    ) -> Arc<RenderedIndex> {
+        sort_versions(&mut rows, |r| (&r.name, &r.version));
+        let generated = rows
+            .iter()
+            .map(|r| r.created_at)
+            .max()
+            .map(berth_core::time::rfc3339)
+            .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".into());
+        let mut yaml = String::with_capacity(rows.len() * 512 + 64);
+        let mut json = String::with_capacity(rows.len() * 512 + 64);
+        yaml.push_str("apiVersion: v1\nentries:");
+        json.push_str("{\"apiVersion\":\"v1\",\"entries\":{");
+        if rows.is_empty() {
+            yaml.push_str(" {}");
+        }
+        yaml.push('\n');
+        let mut fragments = self.fragments.lock().unwrap_or_else(|e| e.into_inner());
+        if fragments.len() > Self::MAX_FRAGMENTS {
+            fragments.clear();
+        }
+        let mut current: Option<&str> = None;
+        for row in &rows {
+            if current != Some(row.name.as_str()) {
+                if current.is_some() {
+                    json.push_str("],");
+                }
+                // Chart names are [a-z0-9._-]: plain YAML and JSON keys.
+                yaml.push_str("  ");
+                yaml.push_str(&row.name);
+                yaml.push_str(":\n");
+                json.push('"');
+                json.push_str(&row.name);
+                json.push_str("\":[");
+                current = Some(row.name.as_str());
+            } else {
+                json.push(',');
+            }
+            let key = (row.repository, row.tag.clone());
+            let fragment = match fragments.get(&key) {
+                Some((digest, fragment)) if *digest == row.manifest.as_str() => fragment.clone(),
+                _ => {
+                    let fragment = Arc::new(render_entry(row));
+                    fragments.insert(key, (row.manifest.as_str().to_owned(), fragment.clone()));
+                    fragment
+                }
+            };
+            yaml.push_str(&fragment.yaml);
+            json.push_str(&fragment.json);
+        }
+        drop(fragments);
+        if current.is_some() {
+            json.push(']');
+        }
+        yaml.push_str("generated: \"");
+        yaml.push_str(&generated);
+        yaml.push_str("\"\n");
+        json.push_str("},\"generated\":\"");
+        json.push_str(&generated);
+        json.push_str("\"}");
+        let index = Arc::new(RenderedIndex {
+            etag: format!("\"{}-{}\"", at.namespace_id, at.generation),
+            yaml: Bytes::from(yaml),
+            json: Bytes::from(json),
+            versions: rows.len(),
+            yaml_gz: OnceLock::new(),
+            json_gz: OnceLock::new(),
+        });
+        let mut indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        // Keep the newest rendering if another request raced ahead.
+        match indexes.get(namespace) {
+            Some((generation, newer))
+                if generation.namespace_id == at.namespace_id
+                    && generation.generation > at.generation =>
+            {
+                newer.clone()
+            }
+            _ => {
+                indexes.insert(namespace.to_owned(), (at, index.clone()));
+                index
+            }
+        }
+    }
+}
+
+/// A version's entry: its Chart.yaml fields, then where to get it and what it is.
+pub(crate) fn entry(row: &ChartRow) -> serde_json::Map<String, serde_json::Value> {
+    let mut entry = match serde_json::from_str(&row.metadata) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    entry.insert("name".into(), row.name.clone().into());
+    entry.insert("version".into(), row.version.clone().into());
+    entry.insert(
+        "urls".into(),
+        serde_json::json!([format!("charts/{}-{}.tgz", row.name, row.version)]),
+    );
+    entry.insert("created".into(), row.created.clone().into());
+    entry.insert("digest".into(), row.archive.digest.hex().into());
+    entry
+}
+
+fn render_entry(row: &ChartRow) -> Fragment {
+    let entry = entry(row);
+    let item = serde_yaml::to_string(&[&entry]).unwrap_or_default();
+    let mut yaml = String::with_capacity(item.len() + item.len() / 8);
+    for line in item.lines() {
+        yaml.push_str("  ");
+        yaml.push_str(line);
+        yaml.push('\n');
+    }
+    Fragment {
+        yaml,
+        json: serde_json::to_string(&entry).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_core::Digest;
+    use berth_meta::ManifestRef;
+
+    use super::*;
+
+    fn row(name: &str, version: &str, description: &str) -> ChartRow {
+        let archive = Digest::sha256(format!("{name}-{version}").as_bytes());
+        ChartRow {
+            repository: RepoId(name.len() as i64),
+            tag: version.replace('+', "_"),
+            name: name.into(),
+            version: version.into(),
+            manifest: Digest::sha256(version.as_bytes()),
+            archive: ManifestRef {
+                digest: archive,
+                size: 10,
+            },
+            provenance: None,
+            metadata: serde_json::json!({
+                "apiVersion": "v2", "name": name, "version": version,
+                "description": description, "keywords": ["k"],
+                "maintainers": [{"name": "Ann"}],
+            })
+            .to_string(),
+            created: "2026-01-02T03:04:05.000Z".into(),
+            created_at: 1_767_323_045_000,
+        }
+    }
+
+    #[test]
+    fn index_is_what_helm_reads() {
+        let cache = IndexCache::default();
+        let at = ChartGeneration {
+            namespace_id: 1,
+            generation: 3,
+        };
+        let index = cache.render(
+            "ns",
+            at,
+            vec![
+                row("web", "1.0.0", "multi\nline: \"quoted\""),
+                row("db", "0.1.0", "d"),
+                row("web", "1.10.0+b1", "w"),
+            ],
+        );
+        assert_eq!(index.etag, "\"1-3\"");
+        let yaml: serde_json::Value = serde_yaml::from_slice(&index.yaml).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&index.json).unwrap();
+        assert_eq!(yaml, json);
+        assert_eq!(yaml["apiVersion"], "v1");
+        let web = yaml["entries"]["web"].as_array().unwrap();
+        assert_eq!(web[0]["version"], "1.10.0+b1");
+        assert_eq!(web[1]["version"], "1.0.0");
+        assert_eq!(web[1]["description"], "multi\nline: \"quoted\"");
+        assert_eq!(web[1]["urls"][0], "charts/web-1.0.0.tgz");
+        assert_eq!(web[1]["maintainers"][0]["name"], "Ann");
+        assert_eq!(
+            web[1]["digest"],
+            Digest::sha256(b"web-1.0.0").hex().to_string()
+        );
+        assert_eq!(yaml["entries"]["db"][0]["name"], "db");
+        assert!(cache.get("ns", at).is_some());
+        let next = ChartGeneration {
+            generation: 4,
+            ..at
+        };
+        assert!(cache.get("ns", next).is_none());
+        let gz = index.yaml_gzip();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
+            .unwrap();
+        assert_eq!(out.as_bytes(), &index.yaml[..]);
+
+        let empty = cache.render("other", next, Vec::new());
+        let yaml: serde_json::Value = serde_yaml::from_slice(&empty.yaml).unwrap();
+        assert_eq!(yaml["entries"], serde_json::json!({}));
+        let json: serde_json::Value = serde_json::from_slice(&empty.json).unwrap();
+        assert_eq!(json["entries"], serde_json::json!({}));
+    }
+}
