@@ -8,6 +8,7 @@ pub mod bkrepo;
 pub mod caller;
 pub mod dockercloud;
 pub mod drain;
+pub mod helm;
 pub mod native;
 pub mod oci;
 pub mod token;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(token::router())
         .merge(dockercloud::router())
         .merge(bkrepo::router())
+        .merge(helm::router())
         .merge(native::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

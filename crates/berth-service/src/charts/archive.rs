@@ -295,7 +295,11 @@ pub fn parse_chart_yaml(text: &str, folder: &str) -> Result<ChartArchive, Archiv
             "name {name:?} must be lowercase letters and digits, separated by '.', '_' or '-'"
         )));
     }
-    let version = field("version")?;
+    // `version: 1.2` is a YAML number: say what is wrong with it as a version.
+    let version = match metadata.get("version") {
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => field("version")?,
+    };
     if semver::Version::parse(&version).is_err() {
         return Err(ArchiveError::ChartYaml(format!(
             "version {version:?} is not a SemVer 2 version"

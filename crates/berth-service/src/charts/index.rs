@@ -163,18 +163,34 @@ impl IndexCache {
 
 /// A version's entry: its Chart.yaml fields, then where to get it and what it is.
 pub(crate) fn entry(row: &ChartRow) -> serde_json::Map<String, serde_json::Value> {
-    let mut entry = match serde_json::from_str(&row.metadata) {
+    let metadata = match serde_json::from_str(&row.metadata) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => serde_json::Map::new(),
     };
-    entry.insert("name".into(), row.name.clone().into());
-    entry.insert("version".into(), row.version.clone().into());
+    entry_of(
+        metadata,
+        &row.name,
+        &row.version,
+        &row.created,
+        row.archive.digest.hex(),
+    )
+}
+
+pub(crate) fn entry_of(
+    mut entry: serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    version: &str,
+    created: &str,
+    digest_hex: &str,
+) -> serde_json::Map<String, serde_json::Value> {
+    entry.insert("name".into(), name.into());
+    entry.insert("version".into(), version.into());
     entry.insert(
         "urls".into(),
-        serde_json::json!([format!("charts/{}-{}.tgz", row.name, row.version)]),
+        serde_json::json!([format!("charts/{name}-{version}.tgz")]),
     );
-    entry.insert("created".into(), row.created.clone().into());
-    entry.insert("digest".into(), row.archive.digest.hex().into());
+    entry.insert("created".into(), created.into());
+    entry.insert("digest".into(), digest_hex.into());
     entry
 }
 

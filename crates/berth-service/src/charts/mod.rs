@@ -69,6 +69,18 @@ impl ChartVersion {
         })
     }
 
+    /// The version as an index entry (what `index.yaml` lists and ChartMuseum's API
+    /// answers): Chart.yaml's fields plus `urls`, `created` and `digest`.
+    pub fn entry(&self) -> serde_json::Map<String, serde_json::Value> {
+        index::entry_of(
+            self.metadata.clone(),
+            &self.name,
+            &self.version,
+            &self.created,
+            self.archive.digest.hex(),
+        )
+    }
+
     /// The archive's file name in a classic repository (`<name>-<version>.tgz`).
     pub fn file_name(&self) -> String {
         format!("{}-{}.tgz", self.name, self.version)

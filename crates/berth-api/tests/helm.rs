@@ -1,0 +1,851 @@
+//! In-process tests of the Helm surfaces through the real router, with authentication on:
+//! the classic repository (`/chartrepo/<ns>`: index.yaml/index.json with ETag and gzip,
+//! downloads), the ChartMuseum API (raw and multipart uploads, 409 unless `?force`, lists,
+//! HEAD, DELETE, provenance) and Harbor's old path, the one chart store seen from `/v2`
+//! (a chart pushed over OCI is in the index; one uploaded through ChartMuseum is an OCI
+//! artifact), refused archives storing nothing, and who may do what. Every case runs on the
+//! embedded configuration and on PostgreSQL + S3.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use base64::Engine;
+use berth_api::AppState;
+use berth_core::Digest;
+use berth_meta::{Meta, PostgresMetaStore, SqliteMetaStore};
+use berth_service::{AuthConfig, ServiceConfig, Services};
+use berth_storage::{BlobStore, FsBlobStore, S3BlobStore};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ADMIN_PASSWORD: &str = "helm-admin-pw";
+const USER_PASSWORD: &str = "user-password-1";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+const HELM_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+struct TestRegistry {
+    app: Router,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {:?}", self.status, self.text()))
+    }
+
+    #[track_caller]
+    fn ok(&self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        self.json()
+    }
+
+    /// Asserts ChartMuseum's error shape, `{"error": "..."}`, and returns the message.
+    #[track_caller]
+    fn error(&self, status: StatusCode) -> String {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        let body = self.json();
+        assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+        let message = body["error"].as_str().unwrap_or_default().to_owned();
+        assert!(!message.is_empty(), "{body}");
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(self.headers["www-authenticate"], "Basic realm=\"berth\"");
+        }
+        message
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+fn admin() -> String {
+    basic("admin", ADMIN_PASSWORD)
+}
+
+fn config() -> ServiceConfig {
+    ServiceConfig {
+        auth: AuthConfig {
+            enabled: true,
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            sealing_key: Some([7; 32]),
+            max_failures: 1000,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+async fn registry(blobs: Arc<dyn BlobStore>, meta: Meta) -> TestRegistry {
+    let services = Arc::new(Services::start(blobs, meta, config()).await.unwrap());
+    let app = berth_api::router(AppState::new(services, Default::default()));
+    TestRegistry { app, _dir: None }
+}
+
+async fn embedded() -> TestRegistry {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
+    let meta = Meta::new(Arc::new(
+        SqliteMetaStore::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap(),
+    ));
+    let mut reg = registry(blobs, meta).await;
+    reg._dir = Some(dir);
+    reg
+}
+
+async fn scale_out<F, Fut>(test: &'static str, case: F)
+where
+    F: FnOnce(TestRegistry) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(s3) = berth_storage::testing::s3_config(test) else {
+        return;
+    };
+    berth_meta::testing::with_fresh_database(test, move |url| async move {
+        let blobs = Arc::new(S3BlobStore::new(&s3).unwrap());
+        let meta = Meta::new(Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap()));
+        case(registry(blobs, meta).await).await;
+    })
+    .await;
+}
+
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::embedded().await).await;
+                }
+            )*
+        }
+        mod scale_out {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::scale_out(stringify!($case), super::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    chartmuseum_upload_index_download_delete,
+    chart_pushed_over_oci_is_in_the_index,
+    refused_archives_store_nothing,
+    who_may_do_what,
+);
+
+// ---- charts ----
+
+fn tgz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (path, content) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        // Raw bytes, as a hostile archive would have them (set_path refuses '..').
+        let name = &mut header.as_old_mut().name;
+        name.fill(0);
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_cksum();
+        builder.append(&header, *content).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+fn chart(name: &str, version: &str) -> Vec<u8> {
+    let yaml = format!(
+        "apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: \"2.1\"\ndescription: The {name} chart\nkeywords: [web, test]\nmaintainers:\n  - name: Ann\n    email: ann@example.com\nicon: https://example.com/icon.png\ndependencies:\n  - name: dep\n    version: \">=0.1.0\"\n    repository: https://example.com/charts\n"
+    );
+    tgz(&[
+        (&format!("{name}/Chart.yaml"), yaml.as_bytes()),
+        (&format!("{name}/values.yaml"), b"replicas: 1\n"),
+        (
+            &format!("{name}/templates/cm.yaml"),
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+        ),
+    ])
+}
+
+fn provenance(name: &str, version: &str) -> String {
+    format!(
+        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\napiVersion: v2\nname: {name}\nversion: {version}\n\n...\nfiles:\n  {name}-{version}.tgz: sha256:0000\n-----BEGIN PGP SIGNATURE-----\n\nwsBcBAEBCgAQBQJ\n-----END PGP SIGNATURE-----\n"
+    )
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "------------------------berthtest42";
+    let mut body = Vec::new();
+    for (name, content) in fields {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .unwrap();
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    write!(body, "--{boundary}--\r\n").unwrap();
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl TestRegistry {
+    async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "registry.test");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body: Bytes = body.into();
+        if !body.is_empty() {
+            req = req.header("content-length", body.len());
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            !status.is_server_error(),
+            "{uri}: {status} {:?}",
+            String::from_utf8_lossy(&body)
+        );
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str, auth: Option<&str>) -> Reply {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        self.raw(Method::GET, uri, &headers, Bytes::new()).await
+    }
+
+    async fn admin_json(&self, method: Method, uri: &str, body: Value) -> Reply {
+        self.raw(
+            method,
+            uri,
+            &[
+                ("authorization", &admin()),
+                ("content-type", "application/json"),
+            ],
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await
+    }
+
+    async fn create_namespace(&self, name: &str, public: bool) {
+        self.admin_json(
+            Method::POST,
+            "/api/v1/namespaces",
+            json!({"name": name, "is_public": public}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    }
+
+    /// A user with `level` in `namespace`; returns its Basic header.
+    async fn member(&self, name: &str, namespace: &str, level: &str) -> String {
+        self.admin_json(
+            Method::POST,
+            "/api/v1/users",
+            json!({"name": name, "password": USER_PASSWORD}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+        self.admin_json(
+            Method::PUT,
+            &format!("/api/v1/namespaces/{namespace}/members/{name}"),
+            json!({"level": level}),
+        )
+        .await
+        .ok(StatusCode::OK);
+        basic(name, USER_PASSWORD)
+    }
+
+    /// `curl --data-binary @chart.tgz`: a raw body sent as a form.
+    async fn upload(&self, path: &str, archive: &[u8], auth: Option<&str>) -> Reply {
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        if let Some(auth) = auth {
+            headers.push(("authorization", auth));
+        }
+        self.raw(Method::POST, path, &headers, archive.to_vec())
+            .await
+    }
+
+    async fn index(&self, ns: &str, auth: &str) -> (Value, String) {
+        let r = self
+            .get(&format!("/chartrepo/{ns}/index.yaml"), Some(auth))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.headers["content-type"], "application/x-yaml");
+        let etag = r.headers["etag"].to_str().unwrap().to_owned();
+        let yaml: Value = serde_yaml::from_slice(&r.body).unwrap();
+        (yaml, etag)
+    }
+
+    async fn push_blob(&self, repo: &str, data: &[u8], auth: &str) -> Digest {
+        let digest = Digest::sha256(data);
+        let r = self
+            .raw(
+                Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+                &[("authorization", auth)],
+                Bytes::copy_from_slice(data),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        digest
+    }
+
+    /// What `helm push` does: config, layer, manifest tagged with the version.
+    async fn helm_push(&self, repo: &str, tag: &str, archive: &[u8], auth: &str) -> Reply {
+        let config = br#"{"apiVersion":"v2","name":"x","version":"0"}"#;
+        let c = self.push_blob(repo, config, auth).await;
+        let l = self.push_blob(repo, archive, auth).await;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": HELM_CONFIG, "digest": c, "size": config.len()},
+            "layers": [{"mediaType": HELM_CONTENT, "digest": l, "size": archive.len()}],
+            "annotations": {"org.opencontainers.image.created": "2025-06-07T08:09:10Z"},
+        });
+        self.raw(
+            Method::PUT,
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("authorization", auth), ("content-type", OCI_MANIFEST)],
+            serde_json::to_vec(&manifest).unwrap(),
+        )
+        .await
+    }
+}
+
+// ---- cases ----
+
+async fn chartmuseum_upload_index_download_delete(reg: TestRegistry) {
+    reg.create_namespace("team", false).await;
+    let writer = reg.member("wendy", "team", "write").await;
+    let reader = reg.member("rita", "team", "read").await;
+    let one = chart("demo", "0.1.0");
+    let two = chart("demo", "0.2.0+build.7");
+
+    // The upload ChartMuseum's README shows.
+    let r = reg
+        .upload("/chartrepo/team/api/charts", &one, Some(&writer))
+        .await;
+    assert_eq!(r.ok(StatusCode::CREATED), json!({"saved": true}));
+    // The same version again: 409 unless ?force.
+    let r = reg
+        .upload("/chartrepo/team/api/charts", &one, Some(&writer))
+        .await;
+    assert!(r.error(StatusCode::CONFLICT).contains("exists"));
+    let r = reg
+        .upload("/chartrepo/team/api/charts?force", &one, Some(&writer))
+        .await;
+    assert_eq!(r.ok(StatusCode::CREATED), json!({"saved": true}));
+    // Multipart with chart and prov.
+    let prov = provenance("demo", "0.2.0+build.7");
+    let (ct, body) = multipart(&[("chart", &two), ("prov", prov.as_bytes())]);
+    let r = reg
+        .raw(
+            Method::POST,
+            "/chartrepo/team/api/charts",
+            &[("authorization", &writer), ("content-type", &ct)],
+            body,
+        )
+        .await;
+    assert_eq!(r.ok(StatusCode::CREATED), json!({"saved": true}));
+
+    // index.yaml: both versions, newest first, with Chart.yaml's metadata.
+    let (index, etag) = reg.index("team", &reader).await;
+    assert_eq!(index["apiVersion"], "v1");
+    assert!(index["generated"].as_str().is_some());
+    let demo = index["entries"]["demo"].as_array().unwrap();
+    assert_eq!(demo.len(), 2, "{index}");
+    assert_eq!(demo[0]["version"], "0.2.0+build.7");
+    let v1 = &demo[1];
+    assert_eq!(v1["version"], "0.1.0");
+    assert_eq!(v1["urls"], json!(["charts/demo-0.1.0.tgz"]));
+    assert_eq!(v1["digest"], Digest::sha256(&one).hex());
+    assert_eq!(v1["appVersion"], "2.1");
+    assert_eq!(v1["apiVersion"], "v2");
+    assert_eq!(v1["description"], "The demo chart");
+    assert_eq!(v1["keywords"], json!(["web", "test"]));
+    assert_eq!(v1["maintainers"][0]["email"], "ann@example.com");
+    assert_eq!(v1["icon"], "https://example.com/icon.png");
+    assert_eq!(v1["dependencies"][0]["name"], "dep");
+    assert!(berth_core::time::parse_rfc3339(v1["created"].as_str().unwrap()).is_some());
+
+    // Conditional GET and gzip.
+    let r = reg
+        .raw(
+            Method::GET,
+            "/chartrepo/team/index.yaml",
+            &[("authorization", &reader), ("if-none-match", &etag)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert!(r.body.is_empty());
+    let plain = reg
+        .get("/chartrepo/team/index.yaml", Some(&reader))
+        .await
+        .body;
+    let r = reg
+        .raw(
+            Method::GET,
+            "/chartrepo/team/index.yaml",
+            &[("authorization", &reader), ("accept-encoding", "gzip")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-encoding"], "gzip");
+    assert_eq!(gunzip(&r.body), plain.to_vec());
+    let gz_etag = r.headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(gz_etag, etag);
+    let r = reg
+        .raw(
+            Method::GET,
+            "/chartrepo/team/index.yaml",
+            &[
+                ("authorization", &reader),
+                ("accept-encoding", "gzip"),
+                ("if-none-match", &gz_etag),
+            ],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+
+    // index.json says the same.
+    let r = reg.get("/chartrepo/team/index.json", Some(&reader)).await;
+    assert_eq!(r.headers["content-type"], "application/json");
+    let yaml: Value = serde_yaml::from_slice(&plain).unwrap();
+    assert_eq!(r.ok(StatusCode::OK), yaml);
+
+    // Downloads.
+    let r = reg
+        .get("/chartrepo/team/charts/demo-0.1.0.tgz", Some(&reader))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(&r.body[..], &one[..]);
+    let r = reg
+        .get(
+            "/chartrepo/team/charts/demo-0.2.0+build.7.tgz.prov",
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), prov);
+    let r = reg
+        .get("/chartrepo/team/charts/demo-0.1.0.tgz.prov", Some(&reader))
+        .await;
+    r.error(StatusCode::NOT_FOUND);
+    let r = reg
+        .get("/chartrepo/team/charts/demo-9.9.9.tgz", Some(&reader))
+        .await;
+    r.error(StatusCode::NOT_FOUND);
+
+    // The one store: the uploaded chart is an OCI artifact.
+    let r = reg
+        .raw(
+            Method::GET,
+            "/v2/team/demo/manifests/0.2.0_build.7",
+            &[("authorization", &reader), ("accept", OCI_MANIFEST)],
+            Bytes::new(),
+        )
+        .await;
+    let manifest = r.ok(StatusCode::OK);
+    assert_eq!(manifest["config"]["mediaType"], HELM_CONFIG);
+    assert_eq!(manifest["layers"][0]["mediaType"], HELM_CONTENT);
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        Digest::sha256(&two).as_str()
+    );
+    assert_eq!(
+        manifest["layers"][1]["mediaType"],
+        "application/vnd.cncf.helm.chart.provenance.v1.prov"
+    );
+    let r = reg
+        .get(
+            &format!("/v2/team/demo/blobs/{}", Digest::sha256(&two)),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(&r.body[..], &two[..]);
+    let config = reg
+        .get(
+            &format!(
+                "/v2/team/demo/blobs/{}",
+                manifest["config"]["digest"].as_str().unwrap()
+            ),
+            Some(&reader),
+        )
+        .await
+        .json();
+    assert_eq!(config["name"], "demo");
+    assert_eq!(config["version"], "0.2.0+build.7");
+
+    // The ChartMuseum API reads, here and under Harbor's old path.
+    for base in ["/chartrepo/team/api/charts", "/api/chartrepo/team/charts"] {
+        let all = reg.get(base, Some(&reader)).await.ok(StatusCode::OK);
+        assert_eq!(all["demo"].as_array().unwrap().len(), 2, "{all}");
+        assert_eq!(all["demo"][1]["urls"], json!(["charts/demo-0.1.0.tgz"]));
+        let versions = reg
+            .get(&format!("{base}/demo"), Some(&reader))
+            .await
+            .ok(StatusCode::OK);
+        assert_eq!(versions[0]["version"], "0.2.0+build.7");
+        let v = reg
+            .get(&format!("{base}/demo/0.1.0"), Some(&reader))
+            .await
+            .ok(StatusCode::OK);
+        assert_eq!(v["digest"], Digest::sha256(&one).hex());
+        let latest = reg
+            .get(&format!("{base}/demo/latest"), Some(&reader))
+            .await
+            .ok(StatusCode::OK);
+        assert_eq!(latest["version"], "0.2.0+build.7");
+        let head = reg
+            .raw(
+                Method::HEAD,
+                &format!("{base}/demo/0.1.0"),
+                &[("authorization", &reader)],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::OK);
+        let head = reg
+            .raw(
+                Method::HEAD,
+                &format!("{base}/demo/3.0.0"),
+                &[("authorization", &reader)],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::NOT_FOUND);
+        reg.get(&format!("{base}/demo/3.0.0"), Some(&reader))
+            .await
+            .error(StatusCode::NOT_FOUND);
+        reg.get(&format!("{base}/nope"), Some(&reader))
+            .await
+            .error(StatusCode::NOT_FOUND);
+        let page = reg
+            .get(&format!("{base}?offset=1"), Some(&reader))
+            .await
+            .ok(StatusCode::OK);
+        assert_eq!(page, json!({}));
+        reg.get(&format!("{base}?limit=0"), Some(&reader))
+            .await
+            .error(StatusCode::BAD_REQUEST);
+    }
+
+    // A provenance file on its own, for a version that has none.
+    let prov_one = provenance("demo", "0.1.0");
+    let r = reg
+        .raw(
+            Method::POST,
+            "/chartrepo/team/api/prov",
+            &[("authorization", &writer)],
+            prov_one.clone(),
+        )
+        .await;
+    assert_eq!(r.ok(StatusCode::CREATED), json!({"saved": true}));
+    let r = reg
+        .get("/chartrepo/team/charts/demo-0.1.0.tgz.prov", Some(&reader))
+        .await;
+    assert_eq!(r.text(), prov_one);
+    let r = reg
+        .raw(
+            Method::POST,
+            "/chartrepo/team/api/prov",
+            &[("authorization", &writer)],
+            provenance("demo", "7.7.7"),
+        )
+        .await;
+    r.error(StatusCode::NOT_FOUND);
+
+    // Delete: gone from the index, from /v2, and the index has a new ETag.
+    let (_, before) = reg.index("team", &reader).await;
+    let r = reg
+        .raw(
+            Method::DELETE,
+            "/chartrepo/team/api/charts/demo/0.1.0",
+            &[("authorization", &writer)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.ok(StatusCode::OK), json!({"deleted": true}));
+    let r = reg
+        .raw(
+            Method::DELETE,
+            "/chartrepo/team/api/charts/demo/0.1.0",
+            &[("authorization", &writer)],
+            Bytes::new(),
+        )
+        .await;
+    r.error(StatusCode::NOT_FOUND);
+    let (index, after) = reg.index("team", &reader).await;
+    assert_ne!(before, after);
+    assert_eq!(index["entries"]["demo"].as_array().unwrap().len(), 1);
+    let r = reg
+        .raw(
+            Method::GET,
+            "/v2/team/demo/manifests/0.1.0",
+            &[("authorization", &reader), ("accept", OCI_MANIFEST)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Deleting the repository over the native API empties the index.
+    reg.raw(
+        Method::DELETE,
+        "/api/v1/repositories/team/demo",
+        &[("authorization", &admin())],
+        Bytes::new(),
+    )
+    .await;
+    let (index, _) = reg.index("team", &reader).await;
+    assert_eq!(index["entries"], json!({}), "{index}");
+}
+
+async fn chart_pushed_over_oci_is_in_the_index(reg: TestRegistry) {
+    reg.create_namespace("oci", true).await;
+    let auth = admin();
+    let archive = chart("web", "1.2.3");
+    let r = reg.helm_push("oci/web", "1.2.3", &archive, &auth).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // Public: anonymous reads.
+    let r = reg.get("/chartrepo/oci/index.yaml", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let index: Value = serde_yaml::from_slice(&r.body).unwrap();
+    let web = &index["entries"]["web"][0];
+    assert_eq!(web["version"], "1.2.3");
+    assert_eq!(web["created"], "2025-06-07T08:09:10Z");
+    assert_eq!(web["digest"], Digest::sha256(&archive).hex());
+    assert_eq!(web["description"], "The web chart");
+    let r = reg.get("/chartrepo/oci/charts/web-1.2.3.tgz", None).await;
+    assert_eq!(&r.body[..], &archive[..]);
+
+    // A chart under another tag, or nested deeper, is a plain artifact: not in the index.
+    let r = reg.helm_push("oci/web", "latest", &archive, &auth).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = reg
+        .helm_push("oci/team/web", "1.2.3", &archive, &auth)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = reg.get("/chartrepo/oci/api/charts", None).await;
+    let all = r.ok(StatusCode::OK);
+    assert_eq!(all["web"].as_array().unwrap().len(), 1, "{all}");
+
+    // A Helm chart manifest whose archive is broken is refused the OCI way.
+    let broken = tgz(&[(
+        "web/Chart.yaml",
+        b"apiVersion: v2\nname: web\nversion: nope\n",
+    )]);
+    let r = reg.helm_push("oci/web", "2.0.0", &broken, &auth).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["code"], "MANIFEST_INVALID");
+    assert!(r.text().contains("SemVer"), "{}", r.text());
+
+    // Deleting the tag over /v2 removes the version from the index.
+    let r = reg
+        .raw(
+            Method::DELETE,
+            "/v2/oci/web/manifests/1.2.3",
+            &[("authorization", &auth)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let r = reg.get("/chartrepo/oci/index.yaml", None).await;
+    let index: Value = serde_yaml::from_slice(&r.body).unwrap();
+    assert_eq!(index["entries"], json!({}), "{index}");
+}
+
+async fn refused_archives_store_nothing(reg: TestRegistry) {
+    reg.create_namespace("strict", false).await;
+    let auth = admin();
+    let (_, etag) = reg.index("strict", &auth).await;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"not a tarball".to_vec(), "gzip"),
+        (chart("Bad", "1.0.0"), "lowercase"),
+        (chart("ok", "1.0"), "SemVer"),
+        (tgz(&[("ok/../../x", b"x")]), "'..'"),
+        (
+            tgz(&[(
+                "ok/Chart.yaml",
+                b"apiVersion: v9\nname: ok\nversion: 1.0.0\n",
+            )]),
+            "apiVersion",
+        ),
+        (
+            tgz(&[(
+                "ok/Chart.yaml",
+                b"apiVersion: v2\nname: other\nversion: 1.0.0\n",
+            )]),
+            "does not match",
+        ),
+    ];
+    for (archive, expected) in cases {
+        let r = reg
+            .upload("/chartrepo/strict/api/charts", &archive, Some(&auth))
+            .await;
+        let message = r.error(StatusCode::BAD_REQUEST);
+        assert!(
+            message.contains(expected),
+            "{message:?} should say {expected:?}"
+        );
+    }
+    // Too large.
+    let big = vec![0u8; 10 * 1024 * 1024 + 1];
+    let r = reg
+        .upload("/chartrepo/strict/api/charts", &big, Some(&auth))
+        .await;
+    r.error(StatusCode::PAYLOAD_TOO_LARGE);
+    // A multipart form without a chart.
+    let (ct, body) = multipart(&[("other", b"x")]);
+    let r = reg
+        .raw(
+            Method::POST,
+            "/chartrepo/strict/api/charts",
+            &[("authorization", &auth), ("content-type", &ct)],
+            body,
+        )
+        .await;
+    r.error(StatusCode::BAD_REQUEST);
+    // Nothing changed: same index, no repositories.
+    let (index, after) = reg.index("strict", &auth).await;
+    assert_eq!(etag, after);
+    assert_eq!(index["entries"], json!({}));
+    let repos = reg
+        .get("/api/v1/namespaces/strict/repositories", Some(&auth))
+        .await;
+    if repos.status == StatusCode::OK {
+        assert_eq!(repos.json()["total"], 0, "{}", repos.text());
+    }
+    reg.get("/chartrepo/missing/index.yaml", Some(&auth))
+        .await
+        .error(StatusCode::NOT_FOUND);
+}
+
+async fn who_may_do_what(reg: TestRegistry) {
+    reg.create_namespace("private", false).await;
+    reg.create_namespace("public", true).await;
+    let reader = reg.member("rob", "private", "read").await;
+    let writer = reg.member("wes", "private", "write").await;
+    let archive = chart("app", "1.0.0");
+
+    // Anonymous: a 401 with a Basic challenge where logging in would help.
+    reg.get("/chartrepo/private/index.yaml", None)
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    reg.get("/chartrepo/private/api/charts", None)
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    reg.upload("/chartrepo/private/api/charts", &archive, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    reg.upload("/chartrepo/public/api/charts", &archive, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    // Wrong password.
+    let wrong = basic("rob", "nope");
+    reg.get("/chartrepo/private/index.yaml", Some(&wrong))
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    // A reader reads but may not write.
+    reg.upload("/chartrepo/private/api/charts", &archive, Some(&reader))
+        .await
+        .error(StatusCode::FORBIDDEN);
+    // A writer uploads and deletes.
+    let r = reg
+        .upload("/chartrepo/private/api/charts", &archive, Some(&writer))
+        .await;
+    r.ok(StatusCode::CREATED);
+    let (index, _) = reg.index("private", &reader).await;
+    assert_eq!(index["entries"]["app"][0]["version"], "1.0.0");
+    reg.raw(
+        Method::DELETE,
+        "/chartrepo/private/api/charts/app/1.0.0",
+        &[("authorization", &reader)],
+        Bytes::new(),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN);
+    // The writer of one namespace is nobody in another private one.
+    reg.create_namespace("other", false).await;
+    reg.get("/chartrepo/other/index.yaml", Some(&writer))
+        .await
+        .error(StatusCode::NOT_FOUND);
+    reg.upload("/chartrepo/other/api/charts", &archive, Some(&writer))
+        .await
+        .error(StatusCode::NOT_FOUND);
+    // Public namespaces are readable by anyone.
+    let r = reg
+        .upload("/chartrepo/public/api/charts", &archive, Some(&admin()))
+        .await;
+    r.ok(StatusCode::CREATED);
+    let r = reg
+        .get("/chartrepo/public/charts/app-1.0.0.tgz", None)
+        .await;
+    assert_eq!(&r.body[..], &archive[..]);
+    let r = reg
+        .raw(
+            Method::DELETE,
+            "/chartrepo/private/api/charts/app/1.0.0",
+            &[("authorization", &writer)],
+            Bytes::new(),
+        )
+        .await;
+    r.ok(StatusCode::OK);
+}
