@@ -161,6 +161,9 @@ pub struct LimitsConfig {
     /// upload) is removed once it has been idle this many seconds. Keep it longer than any
     /// client may pause while sending.
     pub orphan_grace_secs: u64,
+    /// Largest Helm chart archive (`.tgz`) accepted, in bytes, over every way in (the
+    /// ChartMuseum API, `helm push`); it also bounds what one upload holds in memory.
+    pub max_chart_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -354,6 +357,7 @@ impl Default for LimitsConfig {
             upload_ttl_secs: 24 * 3600,
             upload_purge_interval_secs: 3600,
             orphan_grace_secs: 3600,
+            max_chart_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -403,6 +407,9 @@ impl Config {
         }
         if self.limits.max_manifest_bytes == 0 {
             bail!("limits.max_manifest_bytes must be positive");
+        }
+        if self.limits.max_chart_bytes == 0 {
+            bail!("limits.max_chart_bytes must be positive");
         }
         if self.limits.upload_purge_interval_secs == 0 {
             bail!("limits.upload_purge_interval_secs must be positive");
@@ -477,6 +484,10 @@ impl Config {
                 max_manifest_bytes: self.limits.max_manifest_bytes,
                 upload_ttl: Duration::from_secs(self.limits.upload_ttl_secs),
                 orphan_grace: Duration::from_secs(self.limits.orphan_grace_secs),
+                charts: berth_service::charts::ChartLimits {
+                    max_chart_bytes: self.limits.max_chart_bytes,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             namespaces: berth_service::NamespacePolicy {
