@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use berth_core::{Digest, Level, Reference, RepoName, Tag, UploadId};
 use bytes::Bytes;
 
+mod helm_repos;
+mod helm_repos_sql;
 mod listing;
 mod postgres;
 mod remotes;
@@ -26,6 +28,10 @@ pub mod testing;
 pub mod testsuite;
 mod users;
 
+pub use helm_repos::{
+    HelmRepoOrder, HelmRepoQuery, HelmRepoRow, HelmRepoStore, HelmRepoUpdate, MirroredVersion,
+    NewHelmRepo, SyncState,
+};
 pub use postgres::PostgresMetaStore;
 pub use remotes::{
     NewProxy, NewRemote, ProxyMode, ProxyRow, ProxyUpdate, RemoteQuery, RemoteRow, RemoteScope,
@@ -725,6 +731,7 @@ pub trait MetaBackend:
     + AuditStore
     + RemoteStore
     + ChartStore
+    + HelmRepoStore
 {
     /// A short name for logs (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
@@ -742,6 +749,7 @@ pub struct Meta {
     pub audit: Arc<dyn AuditStore>,
     pub remotes: Arc<dyn RemoteStore>,
     pub charts: Arc<dyn ChartStore>,
+    pub helm_repos: Arc<dyn HelmRepoStore>,
 }
 
 impl Meta {
@@ -755,7 +763,8 @@ impl Meta {
             users: backend.clone(),
             audit: backend.clone(),
             remotes: backend.clone(),
-            charts: backend,
+            charts: backend.clone(),
+            helm_repos: backend,
         }
     }
 }

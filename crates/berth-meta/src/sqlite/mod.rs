@@ -10,6 +10,7 @@
 
 mod artifacts;
 mod charts;
+mod helm_repos;
 mod remotes;
 mod repositories;
 mod uploads;

@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod charts;
+mod helm_repos;
 mod leases;
 mod remotes;
 mod repositories;
@@ -28,6 +29,7 @@ pub async fn run<B: MetaBackend>(backend: &Arc<B>) {
     users::run(&meta).await;
     remotes::run(&meta).await;
     charts::run(&meta).await;
+    helm_repos::run(&meta).await;
 }
 
 /// What must hold when several replicas share one database: each is its own backend (own
