@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use berth_core::{Digest, Reference, RepoName};
 use berth_service::{
-    ManifestHead, Upstream, UpstreamBlob, UpstreamCredentials, UpstreamError, UpstreamManifest,
+    Fetched, ManifestHead, Upstream, UpstreamBlob, UpstreamCredentials, UpstreamError, UpstreamManifest,
     UpstreamTarget,
 };
 use bytes::{Bytes, BytesMut};
@@ -445,6 +445,55 @@ fn declared_digest(headers: &HeaderMap) -> Result<Option<Digest>, UpstreamError>
 
 #[async_trait]
 impl Upstream for RemoteClient {
+    async fn fetch(
+        &self,
+        url: &str,
+        credentials: Option<&UpstreamCredentials>,
+        etag: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Fetched, UpstreamError> {
+        let url = Url::parse(url).map_err(|e| UpstreamError::Refused(format!("{url:?}: {e}")))?;
+        self.policy
+            .check_url(&url)
+            .map_err(|r| UpstreamError::Refused(r.0))?;
+        let mut request = self
+            .http
+            .get(url)
+            .timeout(self.config.request_timeout);
+        if let Some(credentials) = credentials {
+            request = request.header(AUTHORIZATION, basic(credentials));
+        }
+        if let Some(etag) = etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let response = match tokio::time::timeout(self.config.first_byte_timeout, request.send())
+            .await
+        {
+            Err(_) => {
+                return Err(UpstreamError::Timeout(format!(
+                    "no answer within {:?}",
+                    self.config.first_byte_timeout
+                )));
+            }
+            Ok(Err(e)) => return Err(classify(e)),
+            Ok(Ok(response)) => response,
+        };
+        match response.status() {
+            StatusCode::NOT_MODIFIED => Ok(Fetched::NotModified),
+            StatusCode::NOT_FOUND => Ok(Fetched::NotFound),
+            StatusCode::UNAUTHORIZED => Err(UpstreamError::InvalidCredentials),
+            StatusCode::FORBIDDEN => Err(UpstreamError::Denied("403".into())),
+            status if status.is_success() => {
+                let etag = header(response.headers(), "etag").map(str::to_owned);
+                let body = read_capped(response, max_bytes).await?;
+                Ok(Fetched::Body { body, etag })
+            }
+            status => Err(UpstreamError::Status {
+                status: status.as_u16(),
+            }),
+        }
+    }
+
     async fn ping(&self, target: &UpstreamTarget) -> Result<(), UpstreamError> {
         let call = Call {
             method: Method::GET,

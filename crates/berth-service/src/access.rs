@@ -104,6 +104,11 @@ impl AccessService {
     }
 
     /// Whether the caller may do everything.
+    /// Whether the policy is enforced (authentication is on).
+    pub fn is_enforced(&self) -> bool {
+        self.mode == AccessMode::Enforced
+    }
+
     pub fn is_admin(&self, caller: &Caller) -> bool {
         self.mode == AccessMode::Open || caller.is_admin()
     }

@@ -19,6 +19,7 @@ pub enum Entity {
     Upload,
     Member(String),
     Chart(String),
+    HelmRepo(String),
     Remote(String),
     User(String),
     Token(String),
@@ -36,6 +37,7 @@ impl Entity {
             Entity::Upload => "upload",
             Entity::Member(_) => "member",
             Entity::Chart(_) => "chart",
+            Entity::HelmRepo(_) => "Helm repository",
             Entity::Remote(_) => "remote",
             Entity::User(_) => "user",
             Entity::Token(_) => "token",
@@ -51,6 +53,7 @@ impl Entity {
             | Entity::Tag(s)
             | Entity::Member(s)
             | Entity::Chart(s)
+            | Entity::HelmRepo(s)
             | Entity::Remote(s)
             | Entity::User(s)
             | Entity::Token(s) => s.clone(),

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod charts;
 mod error;
 mod hashing;
+pub mod helm_repos;
 pub mod jobs;
 mod registry;
 mod remotes;
@@ -33,6 +34,7 @@ pub use berth_meta::{
 pub use berth_meta::{NewProxy, ProxyMode, ProxyRow, ProxyUpdate, RemoteScope};
 pub use charts::{ChartFile, ChartService, ChartUpload, ChartVersion, RenderedIndex};
 pub use error::{Entity, Field, ServiceError};
+pub use helm_repos::{HelmRepoChange, HelmRepoConfig, HelmRepoService, HelmRepoSpec};
 pub use registry::image::{HistoryEntry, ImageInfo};
 pub use registry::{
     BlobService, BodyStream, DownloadCounter, ImageDetail, ManifestService, ManifestStored,
@@ -48,11 +50,15 @@ pub use repositories::{
     RepositorySpec, namespace_name,
 };
 pub use upstream::{
-    ManifestHead, RemotesConfig, Upstream, UpstreamBlob, UpstreamCredentials, UpstreamError,
+    Fetched, ManifestHead, RemotesConfig, Upstream, UpstreamBlob, UpstreamCredentials, UpstreamError,
     UpstreamManifest, UpstreamTarget,
 };
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// How often the Helm repository scheduler looks for repositories due for a sync (a
+/// created or changed repository wakes it at once).
+const HELM_SYNC_TICK: Duration = Duration::from_secs(30);
 
 /// How the services behave.
 #[derive(Clone, Debug, Default)]
@@ -68,6 +74,8 @@ pub struct ServiceConfig {
     pub download_flush: Option<Duration>,
     /// External registries: the upstream client and which registries are plain HTTP.
     pub remotes: RemotesConfig,
+    /// How Helm repositories are synced.
+    pub helm_repos: HelmRepoConfig,
 }
 
 /// Every service, built over one blob store and one metadata backend: what the API
@@ -82,6 +90,7 @@ pub struct Services {
     pub manifests: Arc<ManifestService>,
     pub charts: ChartService,
     pub remotes: Arc<RemoteService>,
+    pub helm_repos: HelmRepoService,
     downloads: Arc<DownloadCounter>,
     meta: Meta,
     download_flush: Duration,
@@ -143,6 +152,14 @@ impl Services {
             proxy.clone(),
         ));
         let charts = ChartService::new(store.clone(), repositories.clone(), manifests.clone());
+        let helm_repos = HelmRepoService::new(
+            meta.clone(),
+            access.clone(),
+            audit.clone(),
+            repositories.clone(),
+            remotes.clone(),
+            config.helm_repos,
+        );
         Ok(Services {
             access,
             auth,
@@ -153,6 +170,7 @@ impl Services {
             manifests,
             charts,
             remotes,
+            helm_repos,
             downloads,
             meta,
             download_flush: config.download_flush.unwrap_or(Duration::from_secs(1)),
@@ -217,6 +235,7 @@ impl Services {
                 },
             ))
         };
+        let shutdown_helm = shutdown.clone();
         let flush = {
             let services = self.clone();
             let every = self.download_flush;
@@ -244,6 +263,24 @@ impl Services {
                 }
             })
         };
-        vec![purge, sweep, flush]
+        let helm_sync = {
+            let services = self.clone();
+            let mut shutdown = shutdown_helm;
+            tokio::spawn(async move {
+                loop {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    if let Err(e) = services.helm_repos.sync_due(&services.charts).await {
+                        tracing::warn!(error = %e, "syncing Helm repositories failed");
+                    }
+                    tokio::select! {
+                        _ = services.helm_repos.wait(HELM_SYNC_TICK) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            })
+        };
+        vec![purge, sweep, flush, helm_sync]
     }
 }

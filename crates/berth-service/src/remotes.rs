@@ -311,7 +311,7 @@ impl RemoteService {
         format!("{scheme}://{registry}")
     }
 
-    fn seal(&self, password: &Secret) -> Result<Vec<u8>> {
+    pub(crate) fn seal(&self, password: &Secret) -> Result<Vec<u8>> {
         let key = self.sealing_key.ok_or_else(|| {
             ServiceError::Unsupported(
                 "storing upstream credentials needs [auth] encryption_key (the same on every \
@@ -322,7 +322,7 @@ impl RemoteService {
         Ok(crypto::seal(&key, password.expose().as_bytes()))
     }
 
-    fn unseal(&self, sealed: &[u8]) -> Option<Secret> {
+    pub(crate) fn unseal(&self, sealed: &[u8]) -> Option<Secret> {
         let key = self.sealing_key?;
         let plain = crypto::unseal(&key, sealed)?;
         String::from_utf8(plain).ok().map(Secret::new)

@@ -134,6 +134,17 @@ pub trait Upstream: Send + Sync + 'static {
         accept: &[&str],
     ) -> Result<Option<UpstreamManifest>, UpstreamError>;
 
+    /// `GET` of any URL under the same rules (a Helm repository's `index.yaml` and chart
+    /// archives), with HTTP Basic credentials if given and conditional on `etag`; the body
+    /// is read whole, capped at `max_bytes`.
+    async fn fetch(
+        &self,
+        url: &str,
+        credentials: Option<&UpstreamCredentials>,
+        etag: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Fetched, UpstreamError>;
+
     /// `GET` of a blob, following the registry's redirect (to object storage) under the
     /// same rules; `None` when it is not there.
     async fn get_blob(
@@ -142,6 +153,17 @@ pub trait Upstream: Send + Sync + 'static {
         repository: &str,
         digest: &Digest,
     ) -> Result<Option<UpstreamBlob>, UpstreamError>;
+}
+
+/// What a plain [`Upstream::fetch`] got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// 200: the body and its `ETag`.
+    Body { body: Bytes, etag: Option<String> },
+    /// 304: what was fetched with that `ETag` is current.
+    NotModified,
+    /// 404.
+    NotFound,
 }
 
 /// How external registries are reached.

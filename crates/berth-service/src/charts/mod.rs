@@ -197,6 +197,20 @@ impl ChartService {
         Ok(versions)
     }
 
+    /// The (name, version) of every chart version in a namespace, for internal callers
+    /// (a Helm repository's sync); empty when the namespace does not exist.
+    pub async fn versions_of(&self, namespace: &str) -> Result<Vec<(String, String)>> {
+        let Some(generation) = self.meta.charts.chart_generation(namespace).await? else {
+            return Ok(Vec::new());
+        };
+        let rows = self
+            .meta
+            .charts
+            .list_charts(generation.namespace_id, None)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.name, r.version)).collect())
+    }
+
     pub async fn get(
         &self,
         caller: &Caller,
