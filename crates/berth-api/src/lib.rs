@@ -9,6 +9,7 @@ pub mod caller;
 pub mod dockercloud;
 pub mod drain;
 pub mod helm;
+pub mod helmrepos;
 pub mod native;
 pub mod oci;
 pub mod token;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dockercloud::router())
         .merge(bkrepo::router())
         .merge(helm::router())
+        .merge(helmrepos::router())
         .merge(native::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

@@ -31,6 +31,7 @@ pub use berth_meta::{
     NamespaceOrder, NamespaceQuery, NamespaceRow, NamespaceUpdate, Page, RepoKind, RepositoryOrder,
     RepositoryQuery, RepositoryRow, RepositoryUpdate, TagOrder, TagQuery, TagRow, Visibility,
 };
+pub use berth_meta::{HelmRepoOrder, HelmRepoQuery, HelmRepoRow, MirroredVersion, SyncState};
 pub use berth_meta::{NewProxy, ProxyMode, ProxyRow, ProxyUpdate, RemoteScope};
 pub use charts::{ChartFile, ChartService, ChartUpload, ChartVersion, RenderedIndex};
 pub use error::{Entity, Field, ServiceError};

@@ -84,7 +84,10 @@ impl Client {
         }
         let error = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
         let error = &error["error"];
-        let message = error["message"].as_str().unwrap_or("no details");
+        let message = error["message"]
+            .as_str()
+            .or(error["details"].as_str())
+            .unwrap_or("no details");
         let mut detail = String::new();
         if let Some(code) = error["code"].as_str() {
             detail = match error["target"].as_str() {

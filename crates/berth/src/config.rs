@@ -239,6 +239,9 @@ pub struct RemotesSection {
     /// An answer read at once (a ping, a token, a manifest, at most
     /// `limits.max_manifest_bytes`) must be complete within this many seconds.
     pub request_timeout_secs: u64,
+    /// Seconds between two syncs of a mirrored Helm repository (`/api/repos`) that sets no
+    /// interval of its own.
+    pub helm_sync_interval_secs: u64,
 }
 
 impl Default for RemotesSection {
@@ -255,6 +258,7 @@ impl Default for RemotesSection {
             first_byte_timeout_secs: 30,
             idle_timeout_secs: 30,
             request_timeout_secs: 60,
+            helm_sync_interval_secs: 3600,
         }
     }
 }
@@ -439,6 +443,9 @@ impl Config {
         {
             bail!("the remotes.*_timeout_secs must be positive");
         }
+        if r.helm_sync_interval_secs < 60 {
+            bail!("remotes.helm_sync_interval_secs must be at least 60");
+        }
         for registry in &r.insecure_registries {
             if !berth_service::valid_registry_host(registry)
                 && !registry
@@ -503,6 +510,10 @@ impl Config {
                 service: self.auth.service.clone(),
                 token_ttl: Duration::from_secs(self.auth.token_ttl_secs),
                 max_failures: self.auth.max_failed_logins,
+                ..Default::default()
+            },
+            helm_repos: berth_service::HelmRepoConfig {
+                default_interval: Duration::from_secs(self.remotes.helm_sync_interval_secs),
                 ..Default::default()
             },
             ..Default::default()

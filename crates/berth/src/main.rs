@@ -132,6 +132,11 @@ enum Command {
         #[command(subcommand)]
         command: native_cli::ProxyCommand,
     },
+    /// Helm repositories, hosted or mirrored from a URL (climc's k8s-repo-* commands).
+    K8sRepo {
+        #[command(subcommand)]
+        command: native_cli::K8sRepoCommand,
+    },
 }
 
 /// The server when neither --server, BERTH_SERVER nor a saved login names one.
@@ -201,6 +206,7 @@ fn main() -> anyhow::Result<()> {
                     Command::Key { command } => native_cli::key(&client, command).await,
                     Command::Audit(args) => native_cli::audit(&client, args).await,
                     Command::Proxy { command } => native_cli::proxy(&client, command).await,
+                    Command::K8sRepo { command } => native_cli::k8s_repo(&client, command).await,
                     Command::Serve(_) | Command::Login { .. } | Command::Logout => {
                         unreachable!("handled above")
                     }

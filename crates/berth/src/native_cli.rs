@@ -1728,3 +1728,182 @@ pub async fn proxy(client: &Client, command: ProxyCommand) -> anyhow::Result<()>
     }
     Ok(())
 }
+
+// ---- Helm repositories (seed 000, climc's k8s-repo-* commands) ----
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RepoType {
+    Internal,
+    External,
+}
+
+impl RepoType {
+    fn as_str(self) -> &'static str {
+        match self {
+            RepoType::Internal => "internal",
+            RepoType::External => "external",
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum K8sRepoCommand {
+    /// Create a Helm repository: mirrored from URL (synced now and every hour), or hosted
+    /// here with an empty URL ("").
+    Create {
+        /// Name of the repository (also the namespace its charts live in).
+        name: String,
+        /// Repository URL (the folder of its index.yaml).
+        url: String,
+        /// Make the repository public.
+        #[arg(long)]
+        public: bool,
+        /// Repository type (internal: virtual machine applications; external: containers).
+        #[arg(long = "type", value_enum)]
+        kind: Option<RepoType>,
+        /// User name for the upstream repository (the password is read from stdin).
+        #[arg(long)]
+        username: Option<String>,
+        /// Seconds between two syncs (default: the server's, an hour).
+        #[arg(long, value_name = "SECONDS")]
+        sync_interval: Option<i64>,
+    },
+    /// Update a repository: its URL or its name (ID or name of the repo).
+    Update {
+        name: String,
+        /// Repository url to change.
+        #[arg(long)]
+        url: Option<String>,
+        /// Repository name to change.
+        #[arg(long = "name", value_name = "NAME")]
+        new_name: Option<String>,
+    },
+    /// List repositories.
+    List {
+        #[command(flatten)]
+        page: Page,
+        #[command(flatten)]
+        sort: Sorting,
+        /// Show more details (the sync state).
+        #[arg(long)]
+        details: bool,
+        /// Helm repository type.
+        #[arg(long = "type", value_enum)]
+        kind: Option<RepoType>,
+    },
+    /// Show a repository with its sync state.
+    Show { name: String },
+    /// Sync a repository's charts from its URL now.
+    Sync { name: String },
+    /// Delete a repository (ID or name); the namespace made for it goes too.
+    Delete { name: String },
+}
+
+fn helm_repo_fields(details: bool) -> Vec<Column> {
+    let mut fields = vec![
+        col("ID", "id"),
+        col("NAME", "name"),
+        col("TYPE", "type"),
+        col("URL", "url"),
+        col("IS_PUBLIC", "is_public"),
+        col("PROJECT_DOMAIN", "project_domain"),
+        col("RELEASE_COUNT", "release_count"),
+    ];
+    if details {
+        fields.extend([
+            col("NAMESPACE", "namespace"),
+            col("SYNC", "sync.status"),
+            col("LAST_SYNC", "sync.last_sync_at"),
+            col("CHARTS", "sync.charts"),
+            col("VANISHED", "sync.vanished"),
+            col("ERROR", "sync.error"),
+        ]);
+    }
+    fields
+}
+
+pub async fn k8s_repo(client: &Client, command: K8sRepoCommand) -> anyhow::Result<()> {
+    let output = client.output();
+    let path = |name: &str| format!("/api/repos/{}", path_segment(name));
+    match command {
+        K8sRepoCommand::Create {
+            name,
+            url,
+            public,
+            kind,
+            username,
+            sync_interval,
+        } => {
+            let mut body = Map::new();
+            body.insert("name".into(), json!(name));
+            body.insert("url".into(), json!(url));
+            body.insert("is_public".into(), json!(public));
+            if let Some(k) = kind {
+                body.insert("type".into(), json!(k.as_str()));
+            }
+            if let Some(user) = username {
+                let mut password = String::new();
+                std::io::stdin().read_line(&mut password)?;
+                body.insert("username".into(), json!(user));
+                body.insert("password".into(), json!(password.trim_end_matches(['\r', '\n'])));
+            }
+            if let Some(s) = sync_interval {
+                body.insert("sync_interval_secs".into(), json!(s));
+            }
+            let created = client
+                .api(Method::POST, "/api/repos", Some(Value::Object(body)))
+                .await?;
+            print_object(output, &created, &helm_repo_fields(true));
+        }
+        K8sRepoCommand::Update {
+            name,
+            url,
+            new_name,
+        } => {
+            let mut body = Map::new();
+            if let Some(u) = url {
+                body.insert("url".into(), json!(u));
+            }
+            if let Some(n) = new_name {
+                body.insert("name".into(), json!(n));
+            }
+            let updated = client
+                .api(Method::PUT, &path(&name), Some(Value::Object(body)))
+                .await?;
+            print_object(output, &updated, &helm_repo_fields(true));
+        }
+        K8sRepoCommand::List {
+            page,
+            sort,
+            details,
+            kind,
+        } => {
+            let mut pairs = page_pairs(&page);
+            pairs.extend(sort_pairs(&sort));
+            pairs.push(("details", details.then(|| "true".to_owned())));
+            pairs.push(("type", kind.map(|k| k.as_str().to_owned())));
+            let mut listing = client
+                .api(Method::GET, &format!("/api/repos{}", query(&pairs)), None)
+                .await?;
+            if let Output::Table = output {
+                listing["items"] = listing["repos"].take();
+            }
+            print_listing(output, &listing, &helm_repo_fields(details));
+        }
+        K8sRepoCommand::Show { name } => {
+            let got = client.api(Method::GET, &path(&name), None).await?;
+            print_object(output, &got, &helm_repo_fields(true));
+        }
+        K8sRepoCommand::Sync { name } => {
+            let synced = client
+                .api(Method::POST, &format!("{}/sync", path(&name)), None)
+                .await?;
+            print_object(output, &synced, &helm_repo_fields(true));
+        }
+        K8sRepoCommand::Delete { name } => {
+            let deleted = client.api(Method::DELETE, &path(&name), None).await?;
+            print_object(output, &deleted, &helm_repo_fields(false));
+        }
+    }
+    Ok(())
+}
