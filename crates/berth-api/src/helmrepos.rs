@@ -20,9 +20,9 @@ use berth_service::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::access_log::RouteTemplate;
 use crate::caller::{AuthError, Authenticated};
-use crate::AppState;
 
 /// The largest body read.
 const MAX_BODY: usize = 64 * 1024;
@@ -99,12 +99,16 @@ impl From<AuthError> for RepoError {
             AuthError::Invalid(_) => {
                 RepoError::new(StatusCode::UNAUTHORIZED, "UnauthorizedError", e.message())
             }
-            AuthError::TooManyAttempts => {
-                RepoError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsError", e.message())
-            }
-            AuthError::Unavailable => {
-                RepoError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", e.message())
-            }
+            AuthError::TooManyAttempts => RepoError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsError",
+                e.message(),
+            ),
+            AuthError::Unavailable => RepoError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableError",
+                e.message(),
+            ),
         }
     }
 }
@@ -217,72 +221,83 @@ fn flag(value: Option<&str>, name: &str) -> Result<bool, RepoError> {
     match value {
         None | Some("false") | Some("0") => Ok(false),
         Some("true") | Some("1") | Some("") => Ok(true),
-        Some(v) => Err(RepoError::invalid(format!("{name}: {v:?} is not true or false"))),
+        Some(v) => Err(RepoError::invalid(format!(
+            "{name}: {v:?} is not true or false"
+        ))),
     }
 }
 
-async fn list(
-    State(state): State<AppState>,
-    who: Who,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn list(State(state): State<AppState>, who: Who, RawQuery(query): RawQuery) -> Response {
     let caller = who.0;
-    answer("/api/repos", async {
-        let p: ListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-            .map_err(|e| RepoError::invalid(format!("query: {e}")))?;
-        let details = flag(p.details.as_deref(), "details")?;
-        let limit = match p.limit.as_deref() {
-            None => DEFAULT_LIMIT,
-            Some(v) => match v.parse::<u32>() {
-                Ok(n @ 1..=MAX_LIMIT) => n,
-                _ => return Err(RepoError::invalid(format!("limit: 1 to {MAX_LIMIT}"))),
-            },
-        };
-        let offset = match p.offset.as_deref() {
-            None => 0,
-            Some(v) => v
-                .parse::<u64>()
-                .map_err(|_| RepoError::invalid("offset: a whole number from 0"))?,
-        };
-        let kind = match p.kind.as_deref() {
-            None | Some("") => None,
-            Some(k @ ("internal" | "external")) => Some(k.to_owned()),
-            Some(k) => return Err(RepoError::invalid(format!("type: {k:?} is not internal or external"))),
-        };
-        let order = match p.order_by.as_deref() {
-            None | Some("name") => HelmRepoOrder::Name,
-            Some("created_at") | Some("created") => HelmRepoOrder::Created,
-            Some("updated_at") | Some("updated") => HelmRepoOrder::Updated,
-            Some(v) => {
-                return Err(RepoError::invalid(format!(
-                    "order_by: {v:?} is not name, created_at or updated_at"
-                )));
-            }
-        };
-        let direction = match p.order.as_deref() {
-            None | Some("asc") => Direction::Asc,
-            Some("desc") => Direction::Desc,
-            Some(v) => return Err(RepoError::invalid(format!("order: {v:?} is not asc or desc"))),
-        };
-        let listed = state
-            .services
-            .helm_repos
-            .list(
-                &caller,
-                HelmRepoQuery {
-                    kind,
-                    search: p.search.filter(|s| !s.is_empty()),
-                    page: Page { offset, limit },
-                    order,
-                    direction,
-                    ..Default::default()
+    answer(
+        "/api/repos",
+        async {
+            let p: ListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+                .map_err(|e| RepoError::invalid(format!("query: {e}")))?;
+            let details = flag(p.details.as_deref(), "details")?;
+            let limit = match p.limit.as_deref() {
+                None => DEFAULT_LIMIT,
+                Some(v) => match v.parse::<u32>() {
+                    Ok(n @ 1..=MAX_LIMIT) => n,
+                    _ => return Err(RepoError::invalid(format!("limit: 1 to {MAX_LIMIT}"))),
                 },
+            };
+            let offset = match p.offset.as_deref() {
+                None => 0,
+                Some(v) => v
+                    .parse::<u64>()
+                    .map_err(|_| RepoError::invalid("offset: a whole number from 0"))?,
+            };
+            let kind = match p.kind.as_deref() {
+                None | Some("") => None,
+                Some(k @ ("internal" | "external")) => Some(k.to_owned()),
+                Some(k) => {
+                    return Err(RepoError::invalid(format!(
+                        "type: {k:?} is not internal or external"
+                    )));
+                }
+            };
+            let order = match p.order_by.as_deref() {
+                None | Some("name") => HelmRepoOrder::Name,
+                Some("created_at") | Some("created") => HelmRepoOrder::Created,
+                Some("updated_at") | Some("updated") => HelmRepoOrder::Updated,
+                Some(v) => {
+                    return Err(RepoError::invalid(format!(
+                        "order_by: {v:?} is not name, created_at or updated_at"
+                    )));
+                }
+            };
+            let direction = match p.order.as_deref() {
+                None | Some("asc") => Direction::Asc,
+                Some("desc") => Direction::Desc,
+                Some(v) => {
+                    return Err(RepoError::invalid(format!(
+                        "order: {v:?} is not asc or desc"
+                    )));
+                }
+            };
+            let listed = state
+                .services
+                .helm_repos
+                .list(
+                    &caller,
+                    HelmRepoQuery {
+                        kind,
+                        search: p.search.filter(|s| !s.is_empty()),
+                        page: Page { offset, limit },
+                        order,
+                        direction,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let repos: Vec<Value> = listed.items.iter().map(|r| render(r, details)).collect();
+            ok_json(
+                json!({"repos": repos, "total": listed.total, "limit": limit, "offset": offset}),
             )
-            .await?;
-        let repos: Vec<Value> = listed.items.iter().map(|r| render(r, details)).collect();
-        ok_json(json!({"repos": repos, "total": listed.total, "limit": limit, "offset": offset}))
-    }
-    .await)
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -303,46 +318,44 @@ struct CreateBody {
     sync_interval_secs: Option<i64>,
 }
 
-async fn create(
-    State(state): State<AppState>,
-    who: Who,
-    bytes: Bytes,
-) -> Response {
+async fn create(State(state): State<AppState>, who: Who, bytes: Bytes) -> Response {
     let caller = who.0;
-    answer("/api/repos", async {
-        let b: CreateBody = body(&bytes)?;
-        let row = state
-            .services
-            .helm_repos
-            .create(
-                &caller,
-                HelmRepoSpec {
-                    name: b.name,
-                    url: b.url,
-                    kind: b.kind,
-                    is_public: b.is_public,
-                    username: b.username,
-                    password: b.password.map(Secret::new),
-                    sync_interval_secs: b.sync_interval_secs,
-                },
-            )
-            .await?;
-        ok_json(render(&row, true))
-    }
-    .await)
+    answer(
+        "/api/repos",
+        async {
+            let b: CreateBody = body(&bytes)?;
+            let row = state
+                .services
+                .helm_repos
+                .create(
+                    &caller,
+                    HelmRepoSpec {
+                        name: b.name,
+                        url: b.url,
+                        kind: b.kind,
+                        is_public: b.is_public,
+                        username: b.username,
+                        password: b.password.map(Secret::new),
+                        sync_interval_secs: b.sync_interval_secs,
+                    },
+                )
+                .await?;
+            ok_json(render(&row, true))
+        }
+        .await,
+    )
 }
 
-async fn show(
-    State(state): State<AppState>,
-    who: Who,
-    Path(id): Path<String>,
-) -> Response {
+async fn show(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Response {
     let caller = who.0;
-    answer("/api/repos/{id_or_name}", async {
-        let row = state.services.helm_repos.get(&caller, &id).await?;
-        ok_json(render(&row, true))
-    }
-    .await)
+    answer(
+        "/api/repos/{id_or_name}",
+        async {
+            let row = state.services.helm_repos.get(&caller, &id).await?;
+            ok_json(render(&row, true))
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -383,90 +396,90 @@ async fn update(
     bytes: Bytes,
 ) -> Response {
     let caller = who.0;
-    answer("/api/repos/{id_or_name}", async {
-        let b: UpdateBody = body(&bytes)?;
-        let credentials = match (b.username, b.password) {
-            (None, None) => None,
-            (Some(u), Some(p)) if u.is_empty() && p.is_empty() => Some(None),
-            (Some(u), Some(p)) => Some(Some((u, Secret::new(p)))),
-            _ => {
-                return Err(RepoError::invalid(
-                    "username and password go together (both empty: anonymous)",
-                ));
-            }
-        };
-        let row = state
-            .services
-            .helm_repos
-            .update(
-                &caller,
-                &id,
-                HelmRepoChange {
-                    name: b.name,
-                    url: b.url,
-                    is_public: b.is_public,
-                    sync_interval_secs: b.sync_interval_secs,
-                    credentials,
-                },
-            )
-            .await?;
-        ok_json(render(&row, true))
-    }
-    .await)
+    answer(
+        "/api/repos/{id_or_name}",
+        async {
+            let b: UpdateBody = body(&bytes)?;
+            let credentials = match (b.username, b.password) {
+                (None, None) => None,
+                (Some(u), Some(p)) if u.is_empty() && p.is_empty() => Some(None),
+                (Some(u), Some(p)) => Some(Some((u, Secret::new(p)))),
+                _ => {
+                    return Err(RepoError::invalid(
+                        "username and password go together (both empty: anonymous)",
+                    ));
+                }
+            };
+            let row = state
+                .services
+                .helm_repos
+                .update(
+                    &caller,
+                    &id,
+                    HelmRepoChange {
+                        name: b.name,
+                        url: b.url,
+                        is_public: b.is_public,
+                        sync_interval_secs: b.sync_interval_secs,
+                        credentials,
+                    },
+                )
+                .await?;
+            ok_json(render(&row, true))
+        }
+        .await,
+    )
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    who: Who,
-    Path(id): Path<String>,
-) -> Response {
+async fn remove(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Response {
     let caller = who.0;
-    answer("/api/repos/{id_or_name}", async {
-        let row = state.services.helm_repos.get(&caller, &id).await?;
-        state.services.helm_repos.delete(&caller, &row.id).await?;
-        ok_json(render(&row, false))
-    }
-    .await)
+    answer(
+        "/api/repos/{id_or_name}",
+        async {
+            let row = state.services.helm_repos.get(&caller, &id).await?;
+            state.services.helm_repos.delete(&caller, &row.id).await?;
+            ok_json(render(&row, false))
+        }
+        .await,
+    )
 }
 
-async fn sync(
-    State(state): State<AppState>,
-    who: Who,
-    Path(id): Path<String>,
-) -> Response {
+async fn sync(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Response {
     let caller = who.0;
-    answer("/api/repos/{id_or_name}/sync", async {
-        let services = &state.services;
-        let row = services
-            .helm_repos
-            .sync(&caller, &services.charts, &id)
-            .await?;
-        ok_json(render(&row, true))
-    }
-    .await)
+    answer(
+        "/api/repos/{id_or_name}/sync",
+        async {
+            let services = &state.services;
+            let row = services
+                .helm_repos
+                .sync(&caller, &services.charts, &id)
+                .await?;
+            ok_json(render(&row, true))
+        }
+        .await,
+    )
 }
 
-async fn versions(
-    State(state): State<AppState>,
-    who: Who,
-    Path(id): Path<String>,
-) -> Response {
+async fn versions(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Response {
     let caller = who.0;
-    answer("/api/repos/{id_or_name}/versions", async {
-        let versions = state.services.helm_repos.mirrored(&caller, &id).await?;
-        let items: Vec<Value> = versions
-            .iter()
-            .map(|v| {
-                json!({
-                    "chart": v.chart,
-                    "version": v.version,
-                    "digest": format!("sha256:{}", v.digest),
-                    "vanished": v.vanished_at.is_some(),
-                    "vanished_at": v.vanished_at.map(berth_core::time::rfc3339),
+    answer(
+        "/api/repos/{id_or_name}/versions",
+        async {
+            let versions = state.services.helm_repos.mirrored(&caller, &id).await?;
+            let items: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    json!({
+                        "chart": v.chart,
+                        "version": v.version,
+                        "digest": format!("sha256:{}", v.digest),
+                        "vanished": v.vanished_at.is_some(),
+                        "vanished_at": v.vanished_at.map(berth_core::time::rfc3339),
+                    })
                 })
-            })
-            .collect();
-        ok_json(json!({"versions": items, "total": items.len()}))
-    }
-    .await)
+                .collect();
+            ok_json(json!({"versions": items, "total": items.len()}))
+        }
+        .await,
+    )
 }

@@ -419,7 +419,10 @@ mod tests {
 
     #[test]
     fn placeholders() {
-        assert_eq!(sql(Dialect::Sqlite, "a = ? AND b LIKE ?"), "a = ? AND b LIKE ?");
+        assert_eq!(
+            sql(Dialect::Sqlite, "a = ? AND b LIKE ?"),
+            "a = ? AND b LIKE ?"
+        );
         assert_eq!(
             sql(Dialect::Postgres, "a = ? AND b LIKE ?"),
             "a = $1 AND b ILIKE $2"

@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use base64::Engine;
 use berth_core::{Digest, Reference, RepoName};
 use berth_service::{
-    Fetched, ManifestHead, Upstream, UpstreamBlob, UpstreamCredentials, UpstreamError, UpstreamManifest,
-    UpstreamTarget,
+    Fetched, ManifestHead, Upstream, UpstreamBlob, UpstreamCredentials, UpstreamError,
+    UpstreamManifest, UpstreamTarget,
 };
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -456,28 +456,24 @@ impl Upstream for RemoteClient {
         self.policy
             .check_url(&url)
             .map_err(|r| UpstreamError::Refused(r.0))?;
-        let mut request = self
-            .http
-            .get(url)
-            .timeout(self.config.request_timeout);
+        let mut request = self.http.get(url).timeout(self.config.request_timeout);
         if let Some(credentials) = credentials {
             request = request.header(AUTHORIZATION, basic(credentials));
         }
         if let Some(etag) = etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }
-        let response = match tokio::time::timeout(self.config.first_byte_timeout, request.send())
-            .await
-        {
-            Err(_) => {
-                return Err(UpstreamError::Timeout(format!(
-                    "no answer within {:?}",
-                    self.config.first_byte_timeout
-                )));
-            }
-            Ok(Err(e)) => return Err(classify(e)),
-            Ok(Ok(response)) => response,
-        };
+        let response =
+            match tokio::time::timeout(self.config.first_byte_timeout, request.send()).await {
+                Err(_) => {
+                    return Err(UpstreamError::Timeout(format!(
+                        "no answer within {:?}",
+                        self.config.first_byte_timeout
+                    )));
+                }
+                Ok(Err(e)) => return Err(classify(e)),
+                Ok(Ok(response)) => response,
+            };
         match response.status() {
             StatusCode::NOT_MODIFIED => Ok(Fetched::NotModified),
             StatusCode::NOT_FOUND => Ok(Fetched::NotFound),

@@ -147,9 +147,7 @@ fn resolve(base: &str, url: &str) -> String {
 /// The scheme and authority of a URL (credentials go only there).
 fn origin(url: &str) -> &str {
     let rest_at = url.find("://").map_or(0, |i| i + 3);
-    let end = url[rest_at..]
-        .find('/')
-        .map_or(url.len(), |i| rest_at + i);
+    let end = url[rest_at..].find('/').map_or(url.len(), |i| rest_at + i);
     &url[..end]
 }
 
@@ -176,7 +174,9 @@ impl HelmRepoService {
 
     fn interval(&self, row: &HelmRepoRow) -> Duration {
         row.sync_interval_secs
-            .map_or(self.config.default_interval, |s| Duration::from_secs(s as u64))
+            .map_or(self.config.default_interval, |s| {
+                Duration::from_secs(s as u64)
+            })
     }
 
     /// The repository, if the caller may read its namespace (public repositories: anyone).
@@ -190,11 +190,15 @@ impl HelmRepoService {
         if row.is_public || self.access.is_admin(caller) {
             return Ok(row);
         }
-        match self.repositories.get_namespace(caller, &row.namespace).await {
+        match self
+            .repositories
+            .get_namespace(caller, &row.namespace)
+            .await
+        {
             Ok(_) => Ok(row),
-            Err(ServiceError::NotFound(_)) => {
-                Err(ServiceError::NotFound(Entity::HelmRepo(id_or_name.to_owned())))
-            }
+            Err(ServiceError::NotFound(_)) => Err(ServiceError::NotFound(Entity::HelmRepo(
+                id_or_name.to_owned(),
+            ))),
             Err(e) => Err(e),
         }
     }
@@ -205,7 +209,11 @@ impl HelmRepoService {
         if self.access.is_admin(caller) {
             return Ok(row);
         }
-        match self.repositories.get_namespace(caller, &row.namespace).await {
+        match self
+            .repositories
+            .get_namespace(caller, &row.namespace)
+            .await
+        {
             Ok(view) if view.level == Level::Manage => Ok(row),
             Ok(_) => Err(ServiceError::Forbidden(format!(
                 "managing Helm repository {} needs the manage level in namespace {}",
@@ -226,7 +234,11 @@ impl HelmRepoService {
 
     pub async fn create(&self, caller: &Caller, spec: HelmRepoSpec) -> Result<HelmRepoRow> {
         let namespace: NamespaceName = namespace_name(&spec.name)?;
-        let url = spec.url.unwrap_or_default().trim_end_matches('/').to_owned();
+        let url = spec
+            .url
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_owned();
         if !url.is_empty() {
             valid_url(&url)?;
         }
@@ -321,8 +333,14 @@ impl HelmRepoService {
                 });
             }
         };
-        self.audit
-            .record(caller, None, "helm_repo.create", &row.name, Outcome::Ok, &row.url);
+        self.audit.record(
+            caller,
+            None,
+            "helm_repo.create",
+            &row.name,
+            Outcome::Ok,
+            &row.url,
+        );
         self.wake.notify_one();
         Ok(row)
     }
@@ -414,8 +432,14 @@ impl HelmRepoService {
             self.meta.helm_repos.record_sync(&row.id, &state).await?;
             self.wake.notify_one();
         }
-        self.audit
-            .record(caller, None, "helm_repo.update", &updated.name, Outcome::Ok, "");
+        self.audit.record(
+            caller,
+            None,
+            "helm_repo.update",
+            &updated.name,
+            Outcome::Ok,
+            "",
+        );
         self.get(caller, &updated.id).await
     }
 
@@ -529,7 +553,11 @@ impl HelmRepoService {
                 status: if errors.is_empty() { "ok" } else { "failed" }.to_owned(),
                 error: (!errors.is_empty()).then(|| {
                     let shown: Vec<&str> = errors.iter().take(5).map(String::as_str).collect();
-                    format!("{} chart versions failed: {}", errors.len(), shown.join("; "))
+                    format!(
+                        "{} chart versions failed: {}",
+                        errors.len(),
+                        shown.join("; ")
+                    )
                 }),
                 failures: if errors.is_empty() {
                     0
@@ -565,9 +593,10 @@ impl HelmRepoService {
         charts: &ChartService,
         row: &HelmRepoRow,
     ) -> Result<(SyncState, Vec<String>)> {
-        let client = self.remotes.upstream().cloned().ok_or_else(|| {
-            ServiceError::Unsupported("this berth has no upstream client".into())
-        })?;
+        let client =
+            self.remotes.upstream().cloned().ok_or_else(|| {
+                ServiceError::Unsupported("this berth has no upstream client".into())
+            })?;
         let credentials = match (&row.username, &row.password_sealed) {
             (Some(user), Some(sealed)) => Some(UpstreamCredentials {
                 username: user.clone(),
@@ -617,7 +646,11 @@ impl HelmRepoService {
             for entry in entries {
                 let key = (chart.clone(), entry.version.clone());
                 upstream.insert(key.clone());
-                let digest = entry.digest.clone().unwrap_or_default().to_ascii_lowercase();
+                let digest = entry
+                    .digest
+                    .clone()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 let current = mirrored.iter().any(|m| {
                     m.chart == *chart
                         && m.version == entry.version
@@ -710,7 +743,11 @@ impl HelmRepoService {
     }
 
     /// The mirrored versions of a repository the caller may read.
-    pub async fn mirrored(&self, caller: &Caller, id_or_name: &str) -> Result<Vec<MirroredVersion>> {
+    pub async fn mirrored(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+    ) -> Result<Vec<MirroredVersion>> {
         let row = self.get(caller, id_or_name).await?;
         Ok(self.meta.helm_repos.mirrored_versions(&row.id).await?)
     }

@@ -51,8 +51,8 @@ pub use repositories::{
     RepositorySpec, namespace_name,
 };
 pub use upstream::{
-    Fetched, ManifestHead, RemotesConfig, Upstream, UpstreamBlob, UpstreamCredentials, UpstreamError,
-    UpstreamManifest, UpstreamTarget,
+    Fetched, ManifestHead, RemotesConfig, Upstream, UpstreamBlob, UpstreamCredentials,
+    UpstreamError, UpstreamManifest, UpstreamTarget,
 };
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

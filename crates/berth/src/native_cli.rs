@@ -1845,7 +1845,10 @@ pub async fn k8s_repo(client: &Client, command: K8sRepoCommand) -> anyhow::Resul
                 let mut password = String::new();
                 std::io::stdin().read_line(&mut password)?;
                 body.insert("username".into(), json!(user));
-                body.insert("password".into(), json!(password.trim_end_matches(['\r', '\n'])));
+                body.insert(
+                    "password".into(),
+                    json!(password.trim_end_matches(['\r', '\n'])),
+                );
             }
             if let Some(s) = sync_interval {
                 body.insert("sync_interval_secs".into(), json!(s));

@@ -373,44 +373,6 @@ async fn docker_cloud_clients_against_docker_registry() {
     );
 }
 
-fn berth_cli(berth: &Berth, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-    command
-        .args([
-            "--server",
-            &berth.url(),
-            "--user",
-            "admin",
-            "--token",
-            ADMIN_PASSWORD,
-        ])
-        .args(args)
-        .env_remove("BERTH_UPSTREAM_PASSWORD")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn berth_remote_commands() {
     let registry = DockerRegistry::start(UP_USER, UP_PASS);
@@ -418,7 +380,7 @@ async fn berth_remote_commands() {
     let berth = start_berth(&dir.path().join("berth"), true);
     let name = format!("{}/team/app", registry.host);
     let ok = |args: &[&str], stdin: Option<&str>| {
-        let (ok, out, err) = berth_cli(&berth, args, stdin);
+        let (ok, out, err) = support::berth_cli(&berth, ADMIN_PASSWORD, args, stdin);
         assert!(ok, "berth {args:?} failed: {err}");
         out
     };
@@ -436,8 +398,9 @@ async fn berth_remote_commands() {
         Some(&format!("{UP_PASS}\n")),
     );
     assert_eq!(out.trim(), format!("registered {name}"));
-    let (ok_, _, err) = berth_cli(
+    let (ok_, _, err) = support::berth_cli(
         &berth,
+        ADMIN_PASSWORD,
         &[
             "remote",
             "register",
@@ -493,14 +456,20 @@ async fn berth_remote_commands() {
         None,
     );
     assert_eq!(out.trim(), format!("updated {name}"));
-    let (ok_, _, err) = berth_cli(&berth, &["remote", "update", "-p", "bad-one", &name], None);
+    let (ok_, _, err) = support::berth_cli(
+        &berth,
+        ADMIN_PASSWORD,
+        &["remote", "update", "-p", "bad-one", &name],
+        None,
+    );
     assert!(!ok_ && err.contains("400"), "{err}");
     let out = ok(&["remote", "remove", &name, "-o", "json"], None);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&out).unwrap(),
         serde_json::json!({"removed": name})
     );
-    let (ok_, _, err) = berth_cli(&berth, &["remote", "show", &name], None);
+    let (ok_, _, err) =
+        support::berth_cli(&berth, ADMIN_PASSWORD, &["remote", "show", &name], None);
     assert!(!ok_ && err.contains("404"), "{err}");
     // berth's own login failing.
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));

@@ -7,7 +7,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 use support::{Berth, DockerRegistry, run, run_status, sha256};
@@ -35,39 +35,8 @@ fn start_berth(dir: &Path) -> Berth {
 }
 
 /// `berth --server … --user admin --token … ARGS`, with `stdin`; (success, stdout, stderr).
-fn berth_cli(berth: &Berth, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args([
-            "--server",
-            &berth.url(),
-            "--user",
-            "admin",
-            "--token",
-            ADMIN_PASSWORD,
-        ])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn cli_ok(berth: &Berth, args: &[&str], stdin: Option<&str>) -> String {
-    let (ok, out, err) = berth_cli(berth, args, stdin);
+    let (ok, out, err) = support::berth_cli(berth, ADMIN_PASSWORD, args, stdin);
     assert!(ok, "berth {args:?} failed: {err}");
     out
 }
@@ -217,7 +186,8 @@ async fn pull_through_cache_configured_by_the_cli_in_front_of_docker_registry() 
         ["hub", &format!("http://{up_host}")[..], "upstream.example"]
     );
     // The registration is now in use: removing it needs force.
-    let (ok, _, err) = berth_cli(&berth, &["remote", "remove", &remote], None);
+    let (ok, _, err) =
+        support::berth_cli(&berth, ADMIN_PASSWORD, &["remote", "remove", &remote], None);
     assert!(!ok && err.contains("in use"), "{err}");
 
     // A pull through berth gives the upstream's bytes.
@@ -296,13 +266,14 @@ async fn pull_through_cache_configured_by_the_cli_in_front_of_docker_registry() 
     assert_eq!(changed["mode"], "local_first");
     assert_eq!(changed["ttl_secs"], 60);
     assert_eq!(changed["remote"], Value::Null);
-    let (ok, _, err) = berth_cli(&berth, &["proxy", "update", "hub"], None);
+    let (ok, _, err) =
+        support::berth_cli(&berth, ADMIN_PASSWORD, &["proxy", "update", "hub"], None);
     assert!(!ok && err.contains("nothing to change"), "{err}");
     assert_eq!(
         cli_json(&berth, &["proxy", "delete", "hub"]),
         json!({"deleted": "hub"})
     );
-    let (ok, _, err) = berth_cli(&berth, &["proxy", "show", "hub"], None);
+    let (ok, _, err) = support::berth_cli(&berth, ADMIN_PASSWORD, &["proxy", "show", "hub"], None);
     assert!(!ok && err.contains("404"), "{err}");
     // No longer in use.
     cli_ok(&berth, &["remote", "remove", &remote], None);

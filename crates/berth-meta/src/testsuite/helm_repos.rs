@@ -29,7 +29,10 @@ pub(super) async fn run(meta: &Meta) {
         .create_helm_repo(&new("id-a", "bitnami", "https://up/a", "external", true))
         .await
         .unwrap();
-    assert_eq!((a.name.as_str(), a.sync.status.as_str()), ("bitnami", "never"));
+    assert_eq!(
+        (a.name.as_str(), a.sync.status.as_str()),
+        ("bitnami", "never")
+    );
     assert_eq!(a.password_sealed.as_deref(), Some(&[1u8, 2, 3][..]));
     assert!(a.is_public && a.owns_namespace);
     store
@@ -43,8 +46,14 @@ pub(super) async fn run(meta: &Meta) {
         Err(MetaError::AlreadyExists { .. })
     ));
     // By id or by name.
-    assert_eq!(store.get_helm_repo("id-a").await.unwrap().unwrap().name, "bitnami");
-    assert_eq!(store.get_helm_repo("apps").await.unwrap().unwrap().id, "id-b");
+    assert_eq!(
+        store.get_helm_repo("id-a").await.unwrap().unwrap().name,
+        "bitnami"
+    );
+    assert_eq!(
+        store.get_helm_repo("apps").await.unwrap().unwrap().id,
+        "id-b"
+    );
     assert!(store.get_helm_repo("nope").await.unwrap().is_none());
 
     // Listing: filters, order, paging, visibility.
@@ -57,7 +66,10 @@ pub(super) async fn run(meta: &Meta) {
         ..Default::default()
     })
     .await;
-    assert_eq!((external.total, external.items[0].name.as_str()), (1, "bitnami"));
+    assert_eq!(
+        (external.total, external.items[0].name.as_str()),
+        (1, "bitnami")
+    );
     let searched = all(HelmRepoQuery {
         search: Some("NAM".into()),
         ..Default::default()
@@ -107,7 +119,10 @@ pub(super) async fn run(meta: &Meta) {
         (u.name.as_str(), u.namespace.as_str(), u.url.as_str()),
         ("bitnami-new", "bitnami", "https://up/b")
     );
-    assert_eq!((u.username, u.password_sealed, u.sync_interval_secs), (None, None, Some(600)));
+    assert_eq!(
+        (u.username, u.password_sealed, u.sync_interval_secs),
+        (None, None, Some(600))
+    );
     assert!(u.is_public, "what is not given stays");
     assert!(matches!(
         store
@@ -131,7 +146,10 @@ pub(super) async fn run(meta: &Meta) {
 
     // Due repositories: only those with a URL.
     let due = store.due_helm_repos(i64::MAX, 10).await.unwrap();
-    assert_eq!(due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["id-a"]);
+    assert_eq!(
+        due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["id-a"]
+    );
     let state = SyncState {
         last_sync_at: Some(5),
         status: "ok".into(),
@@ -143,7 +161,10 @@ pub(super) async fn run(meta: &Meta) {
         next_sync_at: 1_000,
     };
     store.record_sync("id-a", &state).await.unwrap();
-    assert_eq!(store.get_helm_repo("id-a").await.unwrap().unwrap().sync, state);
+    assert_eq!(
+        store.get_helm_repo("id-a").await.unwrap().unwrap().sync,
+        state
+    );
     assert!(store.due_helm_repos(999, 10).await.unwrap().is_empty());
 
     // Mirrored versions: put, mark vanished, put again clears the mark.
@@ -153,8 +174,14 @@ pub(super) async fn run(meta: &Meta) {
         digest: digest.into(),
         vanished_at: None,
     };
-    store.put_mirrored_version("id-a", &v("redis", "1.0.0", "d1")).await.unwrap();
-    store.put_mirrored_version("id-a", &v("redis", "2.0.0", "d2")).await.unwrap();
+    store
+        .put_mirrored_version("id-a", &v("redis", "1.0.0", "d1"))
+        .await
+        .unwrap();
+    store
+        .put_mirrored_version("id-a", &v("redis", "2.0.0", "d2"))
+        .await
+        .unwrap();
     store
         .mark_vanished("id-a", &[("redis".into(), "1.0.0".into())], 77)
         .await
@@ -167,8 +194,14 @@ pub(super) async fn run(meta: &Meta) {
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[0].vanished_at, Some(77), "the first mark stays");
     assert_eq!(versions[1].vanished_at, None);
-    store.put_mirrored_version("id-a", &v("redis", "1.0.0", "d1")).await.unwrap();
-    assert_eq!(store.mirrored_versions("id-a").await.unwrap()[0].vanished_at, None);
+    store
+        .put_mirrored_version("id-a", &v("redis", "1.0.0", "d1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mirrored_versions("id-a").await.unwrap()[0].vanished_at,
+        None
+    );
 
     // Delete takes its versions along.
     assert!(store.delete_helm_repo("id-a").await.unwrap());

@@ -642,3 +642,53 @@ impl Drop for DockerRegistry {
         let _ = self.child.wait();
     }
 }
+
+/// Runs the `berth` client against `berth` as its administrator (with `admin_password`),
+/// feeding `stdin` if given; returns (success, stdout, stderr).
+pub fn berth_cli(
+    berth: &Berth,
+    admin_password: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args([
+            "--server",
+            &berth.url(),
+            "--user",
+            "admin",
+            "--token",
+            admin_password,
+        ])
+        .args(args)
+        .env_remove("BERTH_UPSTREAM_PASSWORD")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::task::block_in_place(|| child.wait_with_output())
+    } else {
+        child.wait_with_output()
+    }
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
