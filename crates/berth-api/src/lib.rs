@@ -10,6 +10,7 @@ pub mod dockercloud;
 pub mod drain;
 pub mod native;
 pub mod oci;
+pub mod swr;
 pub mod token;
 
 use std::sync::Arc;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(token::router())
         .merge(dockercloud::router())
         .merge(bkrepo::router())
+        .merge(swr::router())
         .merge(native::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
