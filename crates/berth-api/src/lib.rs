@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::{any, get};
 use berth_service::Services;
 use http::StatusCode;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
+        .route("/v2/manage/{*rest}", any(manage_or_oci))
         .merge(token::router())
         .merge(dockercloud::router())
         .merge(bkrepo::router())
@@ -102,6 +104,17 @@ pub fn router(state: AppState) -> Router {
         // Outside the handlers: an error answer waits for the rest of the request body.
         .layer(drain::layer(drain))
         .layer(access_log::layer())
+}
+
+/// `/v2/manage/…` is SWR's management API where it names one of its endpoints; anything
+/// else there is an OCI request for the reserved namespace `manage`, which the OCI surface
+/// refuses in its own shape.
+async fn manage_or_oci(state: State<AppState>, request: axum::extract::Request) -> Response {
+    if swr::endpoint::SwrPath::parse(request.uri().path()).is_some() {
+        swr::dispatch(state, request).await
+    } else {
+        oci::dispatch(state, request).await
+    }
 }
 
 /// Ready when the metadata database answers (for load balancers and Kubernetes probes).

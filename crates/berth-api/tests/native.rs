@@ -206,6 +206,7 @@ on_every_backend!(
     every_documented_operation_is_routed,
     proxies_create_list_get_update_delete,
     bkrepo_docker_extension,
+    swr_management_api,
 );
 
 impl TestRegistry {
@@ -3045,4 +3046,622 @@ async fn bkrepo_docker_extension(reg: TestRegistry) {
     let images = bk_ok(&reg.get("/docker/ext/repo/proj/repo", a).await);
     assert_eq!(images["totalRecords"], 1);
     assert_eq!(images["records"][0]["name"], "library/app");
+}
+
+/// An SWR success: this status, SWR's content type, the JSON body (null when empty).
+#[track_caller]
+fn swr_ok(r: &Reply, status: StatusCode) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    if r.body.is_empty() {
+        return Value::Null;
+    }
+    assert_eq!(
+        r.headers["content-type"], "application/json;charset=utf-8",
+        "{:?}",
+        r.headers
+    );
+    r.json()
+}
+
+/// An SWR failure: `{"error_code": "SVCSTG.SWR.…", "error_msg": "…"}` and nothing else.
+#[track_caller]
+fn swr_err(r: &Reply, status: StatusCode, code: &str) -> String {
+    assert_eq!(r.status, status, "{}", r.text());
+    let v = r.json();
+    let object = v.as_object().expect("an SWR error is an object");
+    assert_eq!(object.len(), 2, "{v}");
+    assert_eq!(v["error_code"], code, "{v}");
+    let message = v["error_msg"].as_str().expect("error_msg is a string");
+    assert!(!message.is_empty(), "{v}");
+    if status == StatusCode::UNAUTHORIZED {
+        assert_eq!(r.headers["www-authenticate"], "Basic realm=\"berth\"");
+    }
+    message.to_owned()
+}
+
+/// The JSON type of every key, for comparing shapes.
+fn json_types(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let t = match v {
+                        Value::Null => "null",
+                        Value::Bool(_) => "bool",
+                        Value::Number(n) if n.is_u64() || n.is_i64() => "int",
+                        Value::Number(_) => "float",
+                        Value::String(_) => "str",
+                        Value::Array(_) => "array",
+                        Value::Object(_) => "object",
+                    };
+                    (k.clone(), json!(t))
+                })
+                .collect(),
+        ),
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// Seed 003 replayed as the seed writes it (Basic credentials here; the SDK's signed
+/// requests are the black-box test's), with every field's JSON type; nested names in every
+/// spelling; counters after push, pull and delete; bad input refused in SWR's shape with
+/// nothing changed; who may do what, with namespace and repository members.
+async fn swr_management_api(reg: TestRegistry) {
+    let a = admin();
+    let a = Some(a.as_str());
+    let json_type = [("content-type", "application/json")];
+    let as_admin = [("authorization", a.unwrap()), json_type[0]];
+
+    // 1. Create a namespace: `{}`.
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces",
+            a,
+            Some(json!({"namespace": "group"})),
+        )
+        .await;
+    assert_eq!(swr_ok(&r, StatusCode::CREATED), json!({}));
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces",
+            a,
+            Some(json!({"namespace": "group"})),
+        )
+        .await;
+    swr_err(&r, StatusCode::CONFLICT, "SVCSTG.SWR.4090006");
+
+    // 2. List by filter: exactly the seed's fields.
+    let list = swr_ok(
+        &reg.get("/v2/manage/namespaces?filter=namespace::group", a)
+            .await,
+        StatusCode::OK,
+    );
+    let item = &list["namespaces"][0];
+    assert_eq!(list["namespaces"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        json_types(item),
+        json!({"auth": "int", "creator_name": "str", "id": "int", "name": "str"})
+    );
+    assert_eq!((&item["auth"], &item["name"]), (&json!(7), &json!("group")));
+    let ns_id = item["id"].as_i64().unwrap();
+    let shown = swr_ok(
+        &reg.get("/v2/manage/namespaces/group", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(&shown, item);
+
+    // 3. Create a repository with the seed's query parameters (no body).
+    let r = reg
+        .raw(
+            Method::POST,
+            "/v2/manage/namespaces/group/repos?repository=test&category=linux&description=test&is_public=false",
+            &as_admin,
+            "",
+        )
+        .await;
+    assert_eq!(swr_ok(&r, StatusCode::CREATED), json!({}));
+    // And the SDK's JSON body, nested.
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces/group/repos",
+            a,
+            Some(json!({"repository": "team/app", "category": "other", "description": "", "is_public": true})),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+
+    // 4. The summary: every field of the seed's example, with its type.
+    let summary = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        json_types(&summary),
+        json!({
+            "category": "str", "created": "str", "creator_id": "str", "creator_name": "str",
+            "description": "str", "domain_id": "str", "id": "int", "internal_path": "str",
+            "is_public": "bool", "name": "str", "ns_id": "int", "num_download": "int",
+            "num_images": "int", "path": "str", "priority": "int", "size": "int",
+            "updated": "str", "url": "str",
+        })
+    );
+    assert_eq!(summary["ns_id"], ns_id);
+    assert_eq!(summary["name"], "test");
+    assert_eq!(summary["category"], "linux");
+    assert_eq!(summary["is_public"], false);
+    assert_eq!(summary["path"], "registry.test/group/test");
+    assert_eq!(
+        (&summary["num_images"], &summary["size"]),
+        (&json!(0), &json!(0))
+    );
+    assert!(summary["created"].as_str().unwrap().ends_with('Z'));
+    for spelling in ["team%2Fapp", "team%2fapp", "team%24app", "team$app"] {
+        let s = swr_ok(
+            &reg.get(&format!("/v2/manage/namespaces/group/repos/{spelling}"), a)
+                .await,
+            StatusCode::OK,
+        );
+        assert_eq!(
+            (&s["name"], &s["is_public"]),
+            (&json!("team/app"), &json!(true))
+        );
+    }
+
+    // Counters after a push, a pull and a tag delete.
+    let (digest, bytes) = reg.push_image("group/test", &["v1"], "swr", "amd64").await;
+    let pulled = reg.get("/v2/group/test/manifests/v1", a).await;
+    assert_eq!(pulled.status, StatusCode::OK);
+    reg.services.flush_downloads().await.unwrap();
+    let summary = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        (
+            &summary["num_images"],
+            &summary["size"],
+            &summary["num_download"]
+        ),
+        (&json!(1), &json!(bytes), &json!(1))
+    );
+
+    // Tags: a bare array naming the tag `Tag`, with Content-Range; one tag names it `tag`.
+    let r = reg
+        .get("/v2/manage/namespaces/group/repos/test/tags", a)
+        .await;
+    let tags = swr_ok(&r, StatusCode::OK);
+    assert_eq!(r.headers["content-range"], "0-1/1");
+    let t = &tags[0];
+    assert_eq!(
+        json_types(t),
+        json!({
+            "Tag": "str", "created": "str", "deleted": "null", "digest": "str",
+            "domain_id": "str", "id": "int", "image_id": "str", "internal_path": "str",
+            "is_trusted": "bool", "manifest": "str", "path": "str", "repo_id": "int",
+            "scanned": "bool", "schema": "int", "size": "int", "tag_type": "int",
+            "updated": "str",
+        })
+    );
+    assert_eq!(t["Tag"], "v1");
+    assert_eq!(t["digest"], digest.as_str());
+    assert_eq!(t["repo_id"], summary["id"]);
+    assert_eq!(t["path"], "registry.test/group/test:v1");
+    assert_eq!(
+        Digest::sha256(t["manifest"].as_str().unwrap().as_bytes()),
+        digest
+    );
+    let one = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test/tags/v1", a)
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!((&one["tag"], &one["id"]), (&json!("v1"), &t["id"]));
+    assert!(one.get("Tag").is_none() && one.get("deleted").is_none());
+    let r = reg
+        .get("/v2/manage/namespaces/group/repos/test/tags?tag=nomatch", a)
+        .await;
+    assert_eq!(swr_ok(&r, StatusCode::OK), json!([]));
+    assert_eq!(r.headers["content-range"], "0-0/0");
+
+    // The list across namespaces: filter wins, paging, Content-Range, the extra keys.
+    reg.create_namespace("other", false).await;
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces/other/repos",
+            a,
+            Some(json!({"repository": "test2"})),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+    let r = reg
+        .get(
+            "/v2/manage/repos?filter=namespace::group|name::es&namespace=other",
+            a,
+        )
+        .await;
+    let listed = swr_ok(&r, StatusCode::OK);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["test"],
+        "`es` is in test, not in team/app: {listed}"
+    );
+    assert_eq!(r.headers["content-range"], "0-1/1");
+    assert_eq!(listed[0]["tags"], json!(["v1"]));
+    assert_eq!(
+        (&listed[0]["namespace"], &listed[0]["total_range"]),
+        (&json!("group"), &json!(1))
+    );
+    let r = reg
+        .get(
+            "/v2/manage/repos?limit=2&offset=1&order_column=name&order_type=asc",
+            a,
+        )
+        .await;
+    let page = swr_ok(&r, StatusCode::OK);
+    assert_eq!(r.headers["content-range"], "1-2/3");
+    assert_eq!(page[0]["name"], "test");
+    assert_eq!(page[1]["name"], "test2");
+
+    // Update: only what is given changes.
+    let r = reg
+        .call(
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/test",
+            a,
+            Some(json!({"description": "changed"})),
+        )
+        .await;
+    assert_eq!(swr_ok(&r, StatusCode::CREATED), json!({}));
+    let s = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        (&s["description"], &s["category"], &s["is_public"]),
+        (&json!("changed"), &json!("linux"), &json!(false))
+    );
+
+    // Bad input: a clear 4xx in SWR's shape, and nothing changes.
+    let before = (
+        reg.admin_get("/api/v1/namespaces?limit=1000").await,
+        reg.admin_get("/api/v1/repositories?limit=1000").await,
+    );
+    let invalid = "SVCSTG.SWR.4000014";
+    let big = format!("{{\"namespace\": \"{}\"}}", "a".repeat(70_000));
+    let cases: Vec<(Method, &str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            br#"{"namespace":"x1","extra":1}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            br#"{"namespace":"Bad_Name!"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            br#"{"namespace":7}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            big.into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SVCSTG.SWR.4130000",
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/repos",
+            br#"{"repository":"UPPER"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/repos",
+            br#"{"repository":"x","category":"games"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/repos?repository=x&is_public=maybe",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/repos",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/test",
+            br#"{"is_public":"false"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/access",
+            br#"[{"user_name":"bob","auth":5}]"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/access",
+            br#"[{"auth":1}]"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?limit=1001",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?offset=-1",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?order_type=sideways",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?color=blue",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?filter=color::blue",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?limit=1&limit=2",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v3/manage/nothing",
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "SVCSTG.SWR.4040010",
+        ),
+        (
+            Method::PUT,
+            "/v2/manage/namespaces/group",
+            Vec::new(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "SVCSTG.SWR.4050000",
+        ),
+        (
+            Method::GET,
+            "/v2/manage/namespaces/nope",
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "SVCSTG.SWR.4040010",
+        ),
+        (
+            Method::GET,
+            "/v2/manage/namespaces/group/repos/nope/tags",
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "SVCSTG.SWR.4040010",
+        ),
+    ];
+    for (method, uri, body, status, code) in cases {
+        let r = reg.raw(method.clone(), uri, &as_admin, body).await;
+        swr_err(&r, status, code);
+    }
+    // What is no SWR endpoint under /v2/manage is an OCI request for the reserved `manage`.
+    let r = reg.get("/v2/manage/x/tags/list", a).await;
+    assert!(r.status.is_client_error(), "{}", r.text());
+    assert!(r.json()["errors"].is_array(), "{}", r.text());
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces",
+            a,
+            Some(json!({"namespace": "manage"})),
+        )
+        .await;
+    assert!(
+        r.status.is_client_error(),
+        "manage is reserved: {}",
+        r.text()
+    );
+    let after = (
+        reg.admin_get("/api/v1/namespaces?limit=1000").await,
+        reg.admin_get("/api/v1/repositories?limit=1000").await,
+    );
+    assert_eq!(before, after, "a refused request changed something");
+
+    // Who may do what: anonymous, a stranger, a namespace reader, a repository manager.
+    let r = reg.get("/v2/manage/namespaces/group", None).await;
+    swr_err(&r, StatusCode::UNAUTHORIZED, "SVCSTG.SWR.4010000");
+    let bob = reg.create_user("bob").await;
+    let bob = Some(bob.as_str());
+    let r = reg.get("/v2/manage/namespaces/group", bob).await;
+    swr_err(&r, StatusCode::NOT_FOUND, "SVCSTG.SWR.4040010");
+    let mine = swr_ok(&reg.get("/v2/manage/namespaces", bob).await, StatusCode::OK);
+    // group holds a public repository (team/app), so it is listed (SWR's `mode::visible`);
+    // other holds only private ones.
+    let listed: Vec<&str> = mine["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["group"], "{mine}");
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces/group/access",
+            a,
+            Some(json!([{"user_id": "bob", "user_name": "bob", "auth": 1}])),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+    let seen = swr_ok(
+        &reg.get("/v2/manage/namespaces/group", bob).await,
+        StatusCode::OK,
+    );
+    assert_eq!(seen["auth"], 1);
+    let access = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/access", bob).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        access["self_auth"],
+        json!({"user_id": "bob", "user_name": "bob", "auth": 1})
+    );
+    let r = reg
+        .call(
+            Method::DELETE,
+            "/v2/manage/namespaces/group/repos/test",
+            bob,
+            None,
+        )
+        .await;
+    swr_err(&r, StatusCode::FORBIDDEN, "SVCSTG.SWR.4030000");
+    // A repository's own member manages that repository only.
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces/group/repos/team%2Fapp/access",
+            a,
+            Some(json!([{"user_name": "bob", "auth": 7}])),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+    let access = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/team$app/access", bob)
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!(access["self_auth"]["auth"], 7);
+    assert_eq!(access["name"], "team/app");
+    let r = reg
+        .call(
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/team%24app",
+            bob,
+            Some(json!({"description": "bob was here"})),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+    let r = reg
+        .call(
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/test",
+            bob,
+            Some(json!({"description": "not bob's"})),
+        )
+        .await;
+    swr_err(&r, StatusCode::FORBIDDEN, "SVCSTG.SWR.4030000");
+    let r = reg
+        .raw(
+            Method::DELETE,
+            "/v2/manage/namespaces/group/repos/team%2Fapp/access",
+            &as_admin,
+            br#"["bob"]"#.to_vec(),
+        )
+        .await;
+    swr_ok(&r, StatusCode::NO_CONTENT);
+    let r = reg
+        .call(
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/team%24app",
+            bob,
+            Some(json!({"description": "again"})),
+        )
+        .await;
+    swr_err(&r, StatusCode::FORBIDDEN, "SVCSTG.SWR.4030000");
+
+    // Deletes: the tag is gone from /v2 at once and the counters follow; a namespace that
+    // still holds repositories is SWR's 406.
+    let r = reg
+        .call(
+            Method::DELETE,
+            "/v2/manage/namespaces/group/repos/test/tags/v1",
+            a,
+            None,
+        )
+        .await;
+    swr_ok(&r, StatusCode::NO_CONTENT);
+    assert_eq!(
+        reg.get("/v2/group/test/manifests/v1", a).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let s = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(s["num_images"], 0);
+    let r = reg
+        .call(Method::DELETE, "/v2/manage/namespaces/group", a, None)
+        .await;
+    swr_err(&r, StatusCode::NOT_ACCEPTABLE, "SVCSTG.SWR.4060012");
+    for repo in ["test", "team%2Fapp"] {
+        let r = reg
+            .call(
+                Method::DELETE,
+                &format!("/v2/manage/namespaces/group/repos/{repo}"),
+                a,
+                None,
+            )
+            .await;
+        swr_ok(&r, StatusCode::NO_CONTENT);
+    }
+    let r = reg
+        .call(Method::DELETE, "/v2/manage/namespaces/group", a, None)
+        .await;
+    swr_ok(&r, StatusCode::NO_CONTENT);
+    let r = reg.get("/v2/manage/namespaces/group", a).await;
+    swr_err(&r, StatusCode::NOT_FOUND, "SVCSTG.SWR.4040010");
 }

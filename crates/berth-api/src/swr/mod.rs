@@ -42,15 +42,15 @@ pub use error::SwrError;
 /// The largest request body read (the dialect's bodies are a few small JSON objects).
 const MAX_BODY: usize = 64 * 1024;
 
+/// The `/v3/manage/` routes; `/v2/manage/` is shared with OCI (the reserved namespace
+/// `manage`), so the application router sends there only what [`SwrPath::parse`] accepts.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v2/manage/{*rest}", any(dispatch))
-        .route("/v3/manage/{*rest}", any(dispatch))
+    Router::new().route("/v3/manage/{*rest}", any(dispatch))
 }
 
 type SwrResult<T> = Result<T, SwrError>;
 
-async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let route = SwrPath::parse(parts.uri.path());
     let template = route
