@@ -3107,10 +3107,12 @@ fn json_types(v: &Value) -> Value {
 /// spelling; counters after push, pull and delete; bad input refused in SWR's shape with
 /// nothing changed; who may do what, with namespace and repository members.
 async fn swr_management_api(reg: TestRegistry) {
-    let a = admin();
-    let a = Some(a.as_str());
-    let json_type = [("content-type", "application/json")];
-    let as_admin = [("authorization", a.unwrap()), json_type[0]];
+    let admin = admin();
+    let a = Some(admin.as_str());
+    let as_admin = [
+        ("authorization", admin.as_str()),
+        ("content-type", "application/json"),
+    ];
 
     // 1. Create a namespace: `{}`.
     let r = reg
