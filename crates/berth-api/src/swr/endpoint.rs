@@ -132,6 +132,71 @@ impl SwrPath {
     }
 }
 
+/// Every method and route template of the dialect (HEAD where GET is); the permission
+/// matrix test (`tests/native.rs`) has a row for each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v2/manage/namespaces"),
+    ("GET", "/v2/manage/namespaces"),
+    ("GET", "/v2/manage/namespaces/{namespace}"),
+    ("DELETE", "/v2/manage/namespaces/{namespace}"),
+    ("GET", "/v2/manage/namespaces/{namespace}/access"),
+    ("POST", "/v2/manage/namespaces/{namespace}/access"),
+    ("PATCH", "/v2/manage/namespaces/{namespace}/access"),
+    ("DELETE", "/v2/manage/namespaces/{namespace}/access"),
+    ("POST", "/v2/manage/namespaces/{namespace}/repos"),
+    ("GET", "/v2/manage/namespaces/{namespace}/repos"),
+    (
+        "GET",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}",
+    ),
+    (
+        "PATCH",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}",
+    ),
+    (
+        "DELETE",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}",
+    ),
+    (
+        "GET",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+    ),
+    (
+        "POST",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+    ),
+    (
+        "PATCH",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+    ),
+    (
+        "DELETE",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+    ),
+    (
+        "GET",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}/tags",
+    ),
+    (
+        "POST",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}/tags",
+    ),
+    (
+        "GET",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}/tags/{tag}",
+    ),
+    (
+        "DELETE",
+        "/v2/manage/namespaces/{namespace}/repos/{repository}/tags/{tag}",
+    ),
+    ("GET", "/v2/manage/repos"),
+    ("GET", "/v3/manage/repos"),
+    (
+        "GET",
+        "/v3/manage/namespaces/{namespace}/repos/{repository}/tags",
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,9 +208,21 @@ mod tests {
         })
     }
 
+    /// Parses, and checks that the route's template is listed in [`ROUTES`].
+    fn p(path: &str) -> Option<SwrPath> {
+        let parsed = SwrPath::parse(path);
+        if let Some(route) = &parsed {
+            assert!(
+                ROUTES.iter().any(|(_, t)| *t == route.template()),
+                "{} is not in ROUTES",
+                route.template()
+            );
+        }
+        parsed
+    }
+
     #[test]
     fn paths() {
-        let p = SwrPath::parse;
         assert_eq!(p("/v2/manage/namespaces"), Some(SwrPath::Namespaces));
         assert_eq!(p("/v2/manage/namespaces/"), Some(SwrPath::Namespaces));
         assert_eq!(p("/v2/manage/repos"), Some(SwrPath::AllRepos));
