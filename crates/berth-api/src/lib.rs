@@ -12,12 +12,14 @@ pub mod helm;
 pub mod helmrepos;
 pub mod native;
 pub mod oci;
+pub mod swr;
 pub mod token;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::{any, get};
 use berth_service::Services;
 use http::StatusCode;
@@ -93,17 +95,30 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
+        .route("/v2/manage/{*rest}", any(manage_or_oci))
         .merge(token::router())
         .merge(dockercloud::router())
         .merge(bkrepo::router())
         .merge(helm::router())
         .merge(helmrepos::router())
+        .merge(swr::router())
         .merge(native::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         // Outside the handlers: an error answer waits for the rest of the request body.
         .layer(drain::layer(drain))
         .layer(access_log::layer())
+}
+
+/// `/v2/manage/…` is SWR's management API where it names one of its endpoints; anything
+/// else there is an OCI request for the reserved namespace `manage`, which the OCI surface
+/// refuses in its own shape.
+async fn manage_or_oci(state: State<AppState>, request: axum::extract::Request) -> Response {
+    if swr::endpoint::SwrPath::parse(request.uri().path()).is_some() {
+        swr::dispatch(state, request).await
+    } else {
+        oci::dispatch(state, request).await
+    }
 }
 
 /// Ready when the metadata database answers (for load balancers and Kubernetes probes).

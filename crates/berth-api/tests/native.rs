@@ -40,6 +40,8 @@ struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    /// The route template a family recorded for the access log, if it did.
+    template: Option<&'static str>,
 }
 
 impl Reply {
@@ -206,6 +208,8 @@ on_every_backend!(
     every_documented_operation_is_routed,
     proxies_create_list_get_update_delete,
     bkrepo_docker_extension,
+    swr_management_api,
+    permission_matrix,
 );
 
 impl TestRegistry {
@@ -235,6 +239,10 @@ impl TestRegistry {
             .unwrap();
         let status = response.status();
         let headers = response.headers().clone();
+        let template = response
+            .extensions()
+            .get::<berth_api::access_log::RouteTemplate>()
+            .map(|t| t.0);
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert!(
             !status.is_server_error() || status == StatusCode::NOT_IMPLEMENTED,
@@ -245,6 +253,7 @@ impl TestRegistry {
             status,
             headers,
             body,
+            template,
         }
     }
 
@@ -3045,4 +3054,1316 @@ async fn bkrepo_docker_extension(reg: TestRegistry) {
     let images = bk_ok(&reg.get("/docker/ext/repo/proj/repo", a).await);
     assert_eq!(images["totalRecords"], 1);
     assert_eq!(images["records"][0]["name"], "library/app");
+}
+
+/// An SWR success: this status, SWR's content type, the JSON body (null when empty).
+#[track_caller]
+fn swr_ok(r: &Reply, status: StatusCode) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    if r.body.is_empty() {
+        return Value::Null;
+    }
+    assert_eq!(
+        r.headers["content-type"], "application/json;charset=utf-8",
+        "{:?}",
+        r.headers
+    );
+    r.json()
+}
+
+/// An SWR failure: `{"error_code": "SVCSTG.SWR.…", "error_msg": "…"}` and nothing else.
+#[track_caller]
+fn swr_err(r: &Reply, status: StatusCode, code: &str) -> String {
+    assert_eq!(r.status, status, "{}", r.text());
+    let v = r.json();
+    let object = v.as_object().expect("an SWR error is an object");
+    assert_eq!(object.len(), 2, "{v}");
+    assert_eq!(v["error_code"], code, "{v}");
+    let message = v["error_msg"].as_str().expect("error_msg is a string");
+    assert!(!message.is_empty(), "{v}");
+    if status == StatusCode::UNAUTHORIZED {
+        assert_eq!(r.headers["www-authenticate"], "Basic realm=\"berth\"");
+    }
+    message.to_owned()
+}
+
+/// The JSON type of every key, for comparing shapes.
+fn json_types(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let t = match v {
+                        Value::Null => "null",
+                        Value::Bool(_) => "bool",
+                        Value::Number(n) if n.is_u64() || n.is_i64() => "int",
+                        Value::Number(_) => "float",
+                        Value::String(_) => "str",
+                        Value::Array(_) => "array",
+                        Value::Object(_) => "object",
+                    };
+                    (k.clone(), json!(t))
+                })
+                .collect(),
+        ),
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// Seed 003 replayed as the seed writes it (Basic credentials here; the SDK's signed
+/// requests are the black-box test's), with every field's JSON type; nested names in every
+/// spelling; counters after push, pull and delete; bad input refused in SWR's shape with
+/// nothing changed; who may do what, with namespace and repository members.
+async fn swr_management_api(reg: TestRegistry) {
+    let admin = admin();
+    let a = Some(admin.as_str());
+    let as_admin = [
+        ("authorization", admin.as_str()),
+        ("content-type", "application/json"),
+    ];
+
+    // 1. Create a namespace: `{}`.
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces",
+            a,
+            Some(json!({"namespace": "group"})),
+        )
+        .await;
+    assert_eq!(swr_ok(&r, StatusCode::CREATED), json!({}));
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces",
+            a,
+            Some(json!({"namespace": "group"})),
+        )
+        .await;
+    swr_err(&r, StatusCode::CONFLICT, "SVCSTG.SWR.4090006");
+
+    // 2. List by filter: exactly the seed's fields.
+    let list = swr_ok(
+        &reg.get("/v2/manage/namespaces?filter=namespace::group", a)
+            .await,
+        StatusCode::OK,
+    );
+    let item = &list["namespaces"][0];
+    assert_eq!(list["namespaces"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        json_types(item),
+        json!({"auth": "int", "creator_name": "str", "id": "int", "name": "str"})
+    );
+    assert_eq!((&item["auth"], &item["name"]), (&json!(7), &json!("group")));
+    let ns_id = item["id"].as_i64().unwrap();
+    let shown = swr_ok(
+        &reg.get("/v2/manage/namespaces/group", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(&shown, item);
+
+    // 3. Create a repository with the seed's query parameters (no body).
+    let r = reg
+        .raw(
+            Method::POST,
+            "/v2/manage/namespaces/group/repos?repository=test&category=linux&description=test&is_public=false",
+            &as_admin,
+            "",
+        )
+        .await;
+    assert_eq!(swr_ok(&r, StatusCode::CREATED), json!({}));
+    // And the SDK's JSON body, nested.
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces/group/repos",
+            a,
+            Some(json!({"repository": "team/app", "category": "other", "description": "", "is_public": true})),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+
+    // 4. The summary: every field of the seed's example, with its type.
+    let summary = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        json_types(&summary),
+        json!({
+            "category": "str", "created": "str", "creator_id": "str", "creator_name": "str",
+            "description": "str", "domain_id": "str", "id": "int", "internal_path": "str",
+            "is_public": "bool", "name": "str", "ns_id": "int", "num_download": "int",
+            "num_images": "int", "path": "str", "priority": "int", "size": "int",
+            "updated": "str", "url": "str",
+        })
+    );
+    assert_eq!(summary["ns_id"], ns_id);
+    assert_eq!(summary["name"], "test");
+    assert_eq!(summary["category"], "linux");
+    assert_eq!(summary["is_public"], false);
+    assert_eq!(summary["path"], "registry.test/group/test");
+    assert_eq!(
+        (&summary["num_images"], &summary["size"]),
+        (&json!(0), &json!(0))
+    );
+    assert!(summary["created"].as_str().unwrap().ends_with('Z'));
+    for spelling in ["team%2Fapp", "team%2fapp", "team%24app", "team$app"] {
+        let s = swr_ok(
+            &reg.get(&format!("/v2/manage/namespaces/group/repos/{spelling}"), a)
+                .await,
+            StatusCode::OK,
+        );
+        assert_eq!(
+            (&s["name"], &s["is_public"]),
+            (&json!("team/app"), &json!(true))
+        );
+    }
+
+    // Counters after a push, a pull and a tag delete.
+    let (digest, bytes) = reg.push_image("group/test", &["v1"], "swr", "amd64").await;
+    let pulled = reg.get("/v2/group/test/manifests/v1", a).await;
+    assert_eq!(pulled.status, StatusCode::OK);
+    reg.services.flush_downloads().await.unwrap();
+    let summary = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        (
+            &summary["num_images"],
+            &summary["size"],
+            &summary["num_download"]
+        ),
+        (&json!(1), &json!(bytes), &json!(1))
+    );
+
+    // Tags: a bare array naming the tag `Tag`, with Content-Range; one tag names it `tag`.
+    let r = reg
+        .get("/v2/manage/namespaces/group/repos/test/tags", a)
+        .await;
+    let tags = swr_ok(&r, StatusCode::OK);
+    assert_eq!(r.headers["content-range"], "0-1/1");
+    let t = &tags[0];
+    assert_eq!(
+        json_types(t),
+        json!({
+            "Tag": "str", "created": "str", "deleted": "null", "digest": "str",
+            "domain_id": "str", "id": "int", "image_id": "str", "internal_path": "str",
+            "is_trusted": "bool", "manifest": "str", "path": "str", "repo_id": "int",
+            "scanned": "bool", "schema": "int", "size": "int", "tag_type": "int",
+            "updated": "str",
+        })
+    );
+    assert_eq!(t["Tag"], "v1");
+    assert_eq!(t["digest"], digest.as_str());
+    assert_eq!(t["repo_id"], summary["id"]);
+    assert_eq!(t["path"], "registry.test/group/test:v1");
+    assert_eq!(
+        Digest::sha256(t["manifest"].as_str().unwrap().as_bytes()),
+        digest
+    );
+    let one = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test/tags/v1", a)
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!((&one["tag"], &one["id"]), (&json!("v1"), &t["id"]));
+    assert!(one.get("Tag").is_none() && one.get("deleted").is_none());
+    let r = reg
+        .get("/v2/manage/namespaces/group/repos/test/tags?tag=nomatch", a)
+        .await;
+    assert_eq!(swr_ok(&r, StatusCode::OK), json!([]));
+    assert_eq!(r.headers["content-range"], "0-0/0");
+
+    // The list across namespaces: filter wins, paging, Content-Range, the extra keys.
+    reg.create_namespace("other", false).await;
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces/other/repos",
+            a,
+            Some(json!({"repository": "test2"})),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+    let r = reg
+        .get(
+            "/v2/manage/repos?filter=namespace::group|name::es&namespace=other",
+            a,
+        )
+        .await;
+    let listed = swr_ok(&r, StatusCode::OK);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["test"],
+        "`es` is in test, not in team/app: {listed}"
+    );
+    assert_eq!(r.headers["content-range"], "0-1/1");
+    assert_eq!(listed[0]["tags"], json!(["v1"]));
+    assert_eq!(
+        (&listed[0]["namespace"], &listed[0]["total_range"]),
+        (&json!("group"), &json!(1))
+    );
+    let r = reg
+        .get(
+            "/v2/manage/repos?limit=2&offset=1&order_column=name&order_type=asc",
+            a,
+        )
+        .await;
+    let page = swr_ok(&r, StatusCode::OK);
+    assert_eq!(r.headers["content-range"], "1-2/3");
+    assert_eq!(page[0]["name"], "test");
+    assert_eq!(page[1]["name"], "test2");
+
+    // Update: only what is given changes.
+    let r = reg
+        .call(
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/test",
+            a,
+            Some(json!({"description": "changed"})),
+        )
+        .await;
+    assert_eq!(swr_ok(&r, StatusCode::CREATED), json!({}));
+    let s = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        (&s["description"], &s["category"], &s["is_public"]),
+        (&json!("changed"), &json!("linux"), &json!(false))
+    );
+
+    // Bad input: a clear 4xx in SWR's shape, and nothing changes.
+    let before = (
+        reg.admin_get("/api/v1/namespaces?limit=1000").await,
+        reg.admin_get("/api/v1/repositories?limit=1000").await,
+    );
+    let invalid = "SVCSTG.SWR.4000014";
+    let big = format!("{{\"namespace\": \"{}\"}}", "a".repeat(70_000));
+    let cases: Vec<(Method, &str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            br#"{"namespace":"x1","extra":1}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            br#"{"namespace":"Bad_Name!"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            br#"{"namespace":7}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces",
+            big.into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SVCSTG.SWR.4130000",
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/repos",
+            br#"{"repository":"UPPER"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/repos",
+            br#"{"repository":"x","category":"games"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/repos?repository=x&is_public=maybe",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/repos",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/test",
+            br#"{"is_public":"false"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/access",
+            br#"[{"user_name":"bob","auth":5}]"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::POST,
+            "/v2/manage/namespaces/group/access",
+            br#"[{"auth":1}]"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?limit=1001",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?offset=-1",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?order_type=sideways",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?color=blue",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?filter=color::blue",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v2/manage/repos?limit=1&limit=2",
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            invalid,
+        ),
+        (
+            Method::GET,
+            "/v3/manage/nothing",
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "SVCSTG.SWR.4040010",
+        ),
+        (
+            Method::PUT,
+            "/v2/manage/namespaces/group",
+            Vec::new(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "SVCSTG.SWR.4050000",
+        ),
+        (
+            Method::GET,
+            "/v2/manage/namespaces/nope",
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "SVCSTG.SWR.4040010",
+        ),
+        (
+            Method::GET,
+            "/v2/manage/namespaces/group/repos/nope/tags",
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "SVCSTG.SWR.4040010",
+        ),
+    ];
+    for (method, uri, body, status, code) in cases {
+        let r = reg.raw(method.clone(), uri, &as_admin, body).await;
+        swr_err(&r, status, code);
+    }
+    // What is no SWR endpoint under /v2/manage is an OCI request for the reserved `manage`.
+    let r = reg.get("/v2/manage/x/tags/list", a).await;
+    assert!(r.status.is_client_error(), "{}", r.text());
+    assert!(r.json()["errors"].is_array(), "{}", r.text());
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces",
+            a,
+            Some(json!({"namespace": "manage"})),
+        )
+        .await;
+    assert!(
+        r.status.is_client_error(),
+        "manage is reserved: {}",
+        r.text()
+    );
+    let after = (
+        reg.admin_get("/api/v1/namespaces?limit=1000").await,
+        reg.admin_get("/api/v1/repositories?limit=1000").await,
+    );
+    assert_eq!(before, after, "a refused request changed something");
+
+    // Who may do what: anonymous, a stranger, a namespace reader, a repository manager.
+    let r = reg.get("/v2/manage/namespaces/group", None).await;
+    swr_err(&r, StatusCode::UNAUTHORIZED, "SVCSTG.SWR.4010000");
+    let bob = reg.create_user("bob").await;
+    let bob = Some(bob.as_str());
+    let r = reg.get("/v2/manage/namespaces/group", bob).await;
+    swr_err(&r, StatusCode::NOT_FOUND, "SVCSTG.SWR.4040010");
+    let mine = swr_ok(&reg.get("/v2/manage/namespaces", bob).await, StatusCode::OK);
+    // group holds a public repository (team/app), so it is listed (SWR's `mode::visible`);
+    // other holds only private ones.
+    let listed: Vec<&str> = mine["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["group"], "{mine}");
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces/group/access",
+            a,
+            Some(json!([{"user_id": "bob", "user_name": "bob", "auth": 1}])),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+    let seen = swr_ok(
+        &reg.get("/v2/manage/namespaces/group", bob).await,
+        StatusCode::OK,
+    );
+    assert_eq!(seen["auth"], 1);
+    let access = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/access", bob).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        access["self_auth"],
+        json!({"user_id": "bob", "user_name": "bob", "auth": 1})
+    );
+    let r = reg
+        .call(
+            Method::DELETE,
+            "/v2/manage/namespaces/group/repos/test",
+            bob,
+            None,
+        )
+        .await;
+    swr_err(&r, StatusCode::FORBIDDEN, "SVCSTG.SWR.4030000");
+    // A repository's own member manages that repository only.
+    let r = reg
+        .call(
+            Method::POST,
+            "/v2/manage/namespaces/group/repos/team%2Fapp/access",
+            a,
+            Some(json!([{"user_name": "bob", "auth": 7}])),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+    let access = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/team$app/access", bob)
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!(access["self_auth"]["auth"], 7);
+    assert_eq!(access["name"], "team/app");
+    let r = reg
+        .call(
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/team%24app",
+            bob,
+            Some(json!({"description": "bob was here"})),
+        )
+        .await;
+    swr_ok(&r, StatusCode::CREATED);
+    let r = reg
+        .call(
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/test",
+            bob,
+            Some(json!({"description": "not bob's"})),
+        )
+        .await;
+    swr_err(&r, StatusCode::FORBIDDEN, "SVCSTG.SWR.4030000");
+    let r = reg
+        .raw(
+            Method::DELETE,
+            "/v2/manage/namespaces/group/repos/team%2Fapp/access",
+            &as_admin,
+            br#"["bob"]"#.to_vec(),
+        )
+        .await;
+    swr_ok(&r, StatusCode::NO_CONTENT);
+    let r = reg
+        .call(
+            Method::PATCH,
+            "/v2/manage/namespaces/group/repos/team%24app",
+            bob,
+            Some(json!({"description": "again"})),
+        )
+        .await;
+    swr_err(&r, StatusCode::FORBIDDEN, "SVCSTG.SWR.4030000");
+
+    // Deletes: the tag is gone from /v2 at once and the counters follow; a namespace that
+    // still holds repositories is SWR's 406.
+    let r = reg
+        .call(
+            Method::DELETE,
+            "/v2/manage/namespaces/group/repos/test/tags/v1",
+            a,
+            None,
+        )
+        .await;
+    swr_ok(&r, StatusCode::NO_CONTENT);
+    assert_eq!(
+        reg.get("/v2/group/test/manifests/v1", a).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let s = swr_ok(
+        &reg.get("/v2/manage/namespaces/group/repos/test", a).await,
+        StatusCode::OK,
+    );
+    assert_eq!(s["num_images"], 0);
+    let r = reg
+        .call(Method::DELETE, "/v2/manage/namespaces/group", a, None)
+        .await;
+    swr_err(&r, StatusCode::NOT_ACCEPTABLE, "SVCSTG.SWR.4060012");
+    for repo in ["test", "team%2Fapp"] {
+        let r = reg
+            .call(
+                Method::DELETE,
+                &format!("/v2/manage/namespaces/group/repos/{repo}"),
+                a,
+                None,
+            )
+            .await;
+        swr_ok(&r, StatusCode::NO_CONTENT);
+    }
+    let r = reg
+        .call(Method::DELETE, "/v2/manage/namespaces/group", a, None)
+        .await;
+    swr_ok(&r, StatusCode::NO_CONTENT);
+    let r = reg.get("/v2/manage/namespaces/group", a).await;
+    swr_err(&r, StatusCode::NOT_FOUND, "SVCSTG.SWR.4040010");
+}
+
+// ---- the permission matrix ----
+
+/// What a route needs of its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Need {
+    /// A public document: credentials are not even looked at.
+    Public,
+    /// Everyone, anonymous included (listings filter what they show).
+    Anyone,
+    /// Any valid credentials.
+    Login,
+    Read,
+    Write,
+    Manage,
+    Admin,
+}
+
+/// Who calls.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Anonymous,
+    /// Wrong password, expired or revoked token: refused whatever the route.
+    Refused,
+    /// A user who is no member of the namespace.
+    Stranger,
+    /// A member (or a robot) with this level in the namespace.
+    Member(i64),
+    Admin,
+}
+
+/// What a row needs made (as the administrator) before each caller's request.
+#[derive(Clone, Copy, Debug)]
+enum Prep {
+    None,
+    /// Tag the base image of `mx/team/app` with this tag (`{i}`: the caller's index).
+    Tag(&'static str),
+    /// Push a fresh image into this repository (`{art}`: its digest, `{artblob}` its layer).
+    Image(&'static str),
+    /// Start an upload into `mx/team/app` (`{upload}`: its location).
+    Upload,
+}
+
+struct Row {
+    method: Method,
+    /// The route as its family names it (the OpenAPI path for the native API).
+    template: &'static str,
+    /// `{i}` the caller's index, `{digest}` the base image, `{blob}` its layer, `{art}` and
+    /// `{upload}` what `prep` made.
+    uri: &'static str,
+    /// The body, with the same placeholders plus `{manifest}` (the base image's manifest).
+    body: &'static str,
+    need: Need,
+    /// Statuses that still mean "allowed" for a caller the row lets through (a namespace not
+    /// empty, an upstream that does not answer, a resource that is not there).
+    ok: &'static [u16],
+    prep: Prep,
+}
+
+const fn row(method: Method, template: &'static str, uri: &'static str, need: Need) -> Row {
+    Row {
+        method,
+        template,
+        uri,
+        body: "",
+        need,
+        ok: &[],
+        prep: Prep::None,
+    }
+}
+
+impl Row {
+    const fn body(mut self, body: &'static str) -> Row {
+        self.body = body;
+        self
+    }
+    const fn ok(mut self, ok: &'static [u16]) -> Row {
+        self.ok = ok;
+        self
+    }
+    const fn prep(mut self, prep: Prep) -> Row {
+        self.prep = prep;
+        self
+    }
+}
+
+/// Native operations the matrix leaves to `tokens_robots_keys_and_audit`: self-service,
+/// where only the user itself may act (no level or administrator makes a difference).
+const SELF_SERVICE: [(&str, &str); 4] = [
+    ("POST", "/api/v1/users/{name}/tokens"),
+    ("DELETE", "/api/v1/users/{name}/tokens/{id}"),
+    ("POST", "/api/v1/users/{name}/keys"),
+    ("DELETE", "/api/v1/users/{name}/keys/{access_key}"),
+];
+
+fn matrix_rows() -> Vec<Row> {
+    use Method as M;
+    use Need::*;
+    // This registry has no upstream client: registering answers 501 once it is allowed.
+    let upstream = &[501];
+    vec![
+        // ---- OCI ----
+        row(M::GET, "/v2/", "/v2/", Login),
+        row(M::GET, "/v2/_catalog", "/v2/_catalog", Anyone),
+        row(M::GET, "/v2/{name}/tags/list", "/v2/mx/team/app/tags/list", Read),
+        row(M::GET, "/v2/{name}/manifests/{reference}", "/v2/mx/team/app/manifests/v1", Read),
+        row(M::PUT, "/v2/{name}/manifests/{reference}", "/v2/mx/team/app/manifests/p{i}", Write)
+            .body("{manifest}"),
+        row(M::DELETE, "/v2/{name}/manifests/{reference}", "/v2/mx/team/app/manifests/o{i}", Manage)
+            .prep(Prep::Tag("o{i}")),
+        row(M::GET, "/v2/{name}/blobs/{digest}", "/v2/mx/team/app/blobs/{blob}", Read),
+        row(M::DELETE, "/v2/{name}/blobs/{digest}", "/v2/mx/art{i}/blobs/{artblob}", Manage)
+            .prep(Prep::Image("mx/art{i}")),
+        row(M::POST, "/v2/{name}/blobs/uploads/", "/v2/mx/team/app/blobs/uploads/", Write),
+        row(M::GET, "/v2/{name}/blobs/uploads/{id}", "{upload}", Write).prep(Prep::Upload),
+        row(M::PATCH, "/v2/{name}/blobs/uploads/{id}", "{upload}", Write)
+            .body("abc")
+            .prep(Prep::Upload),
+        row(
+            M::PUT,
+            "/v2/{name}/blobs/uploads/{id}",
+            "{upload}?digest=sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            Write,
+        )
+        .body("abc")
+        .prep(Prep::Upload),
+        row(M::DELETE, "/v2/{name}/blobs/uploads/{id}", "{upload}", Write).prep(Prep::Upload),
+        row(M::GET, "/v2/{name}/referrers/{digest}", "/v2/mx/team/app/referrers/{digest}", Read),
+        // ---- native ----
+        row(M::GET, "/api/v1/namespaces", "/api/v1/namespaces", Anyone),
+        row(M::POST, "/api/v1/namespaces", "/api/v1/namespaces", Admin)
+            .body(r#"{"name": "nn{i}"}"#),
+        row(M::GET, "/api/v1/namespaces/{namespace}", "/api/v1/namespaces/mx", Read),
+        row(M::PATCH, "/api/v1/namespaces/{namespace}", "/api/v1/namespaces/mx", Manage)
+            .body(r#"{"description": "d"}"#),
+        row(M::DELETE, "/api/v1/namespaces/{namespace}", "/api/v1/namespaces/mx", Manage)
+            .ok(&[409]),
+        row(M::GET, "/api/v1/namespaces/{namespace}/members", "/api/v1/namespaces/mx/members", Read),
+        row(
+            M::PUT,
+            "/api/v1/namespaces/{namespace}/members/{username}",
+            "/api/v1/namespaces/mx/members/x{i}",
+            Manage,
+        )
+        .body(r#"{"level": "read"}"#),
+        row(
+            M::DELETE,
+            "/api/v1/namespaces/{namespace}/members/{username}",
+            "/api/v1/namespaces/mx/members/x{i}",
+            Manage,
+        ),
+        row(
+            M::GET,
+            "/api/v1/namespaces/{namespace}/repositories",
+            "/api/v1/namespaces/mx/repositories",
+            Read,
+        ),
+        row(M::GET, "/api/v1/namespaces/{namespace}/robots", "/api/v1/namespaces/mx/robots", Manage),
+        row(M::POST, "/api/v1/namespaces/{namespace}/robots", "/api/v1/namespaces/mx/robots", Manage)
+            .body(r#"{"name": "b{i}", "level": "read"}"#),
+        row(
+            M::DELETE,
+            "/api/v1/namespaces/{namespace}/robots/{name}",
+            "/api/v1/namespaces/mx/robots/b{i}",
+            Manage,
+        ),
+        row(M::GET, "/api/v1/openapi.json", "/api/v1/openapi.json", Public),
+        row(M::GET, "/api/v1/proxies", "/api/v1/proxies", Admin),
+        row(M::POST, "/api/v1/proxies", "/api/v1/proxies", Admin)
+            .body(r#"{"prefix": "px{i}", "upstream_url": "https://upstream.test"}"#),
+        row(M::GET, "/api/v1/proxies/{prefix}", "/api/v1/proxies/px{i}", Admin),
+        row(M::PATCH, "/api/v1/proxies/{prefix}", "/api/v1/proxies/px{i}", Admin)
+            .body(r#"{"ttl_secs": 60}"#),
+        row(M::DELETE, "/api/v1/proxies/{prefix}", "/api/v1/proxies/px{i}", Admin),
+        row(M::GET, "/api/v1/repositories", "/api/v1/repositories", Anyone),
+        row(M::POST, "/api/v1/repositories", "/api/v1/repositories", Write)
+            .body(r#"{"name": "mx/new{i}"}"#),
+        row(M::GET, "/api/v1/repositories/{name}", "/api/v1/repositories/mx/team/app", Read),
+        row(M::PATCH, "/api/v1/repositories/{name}", "/api/v1/repositories/mx/team/app", Manage)
+            .body(r#"{"description": "d"}"#),
+        row(M::DELETE, "/api/v1/repositories/{name}", "/api/v1/repositories/mx/gone{i}", Manage)
+            .prep(Prep::Image("mx/gone{i}")),
+        row(
+            M::GET,
+            "/api/v1/repositories/{name}/-/artifacts",
+            "/api/v1/repositories/mx/team/app/-/artifacts",
+            Read,
+        ),
+        row(
+            M::GET,
+            "/api/v1/repositories/{name}/-/artifacts/{digest}",
+            "/api/v1/repositories/mx/team/app/-/artifacts/{digest}",
+            Read,
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/repositories/{name}/-/artifacts/{digest}",
+            "/api/v1/repositories/mx/art{i}/-/artifacts/{art}",
+            Manage,
+        )
+        .prep(Prep::Image("mx/art{i}")),
+        row(
+            M::GET,
+            "/api/v1/repositories/{name}/-/artifacts/{digest}/layers",
+            "/api/v1/repositories/mx/team/app/-/artifacts/{digest}/layers",
+            Read,
+        ),
+        row(
+            M::GET,
+            "/api/v1/repositories/{name}/-/tags",
+            "/api/v1/repositories/mx/team/app/-/tags",
+            Read,
+        ),
+        row(
+            M::GET,
+            "/api/v1/repositories/{name}/-/tags/{tag}",
+            "/api/v1/repositories/mx/team/app/-/tags/v1",
+            Read,
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/repositories/{name}/-/tags/{tag}",
+            "/api/v1/repositories/mx/team/app/-/tags/n{i}",
+            Manage,
+        )
+        .prep(Prep::Tag("n{i}")),
+        row(M::GET, "/api/v1/users", "/api/v1/users", Admin),
+        row(M::POST, "/api/v1/users", "/api/v1/users", Admin)
+            .body(r#"{"name": "u{i}", "password": "u-password-{i}"}"#),
+        row(M::GET, "/api/v1/users/{name}", "/api/v1/users/u{i}", Admin),
+        row(M::PATCH, "/api/v1/users/{name}", "/api/v1/users/u{i}", Admin)
+            .body(r#"{"disabled": false}"#),
+        row(M::GET, "/api/v1/users/{name}/keys", "/api/v1/users/u{i}/keys", Admin),
+        row(M::GET, "/api/v1/users/{name}/tokens", "/api/v1/users/u{i}/tokens", Admin),
+        row(M::DELETE, "/api/v1/users/{name}", "/api/v1/users/u{i}", Admin),
+        row(M::GET, "/api/v1/audit", "/api/v1/audit", Admin),
+        // ---- bk-repo ----
+        row(
+            M::GET,
+            "/docker/ext/manifest/{projectId}/{repoName}/{name}/{tag}",
+            "/docker/ext/manifest/mx/team/app/v1",
+            Read,
+        ),
+        row(
+            M::GET,
+            "/docker/ext/layer/{projectId}/{repoName}/{name}/{id}",
+            "/docker/ext/layer/mx/team/app/{blob}",
+            Read,
+        ),
+        row(M::GET, "/docker/ext/repo/{projectId}/{repoName}", "/docker/ext/repo/mx/team", Anyone),
+        row(
+            M::GET,
+            "/docker/ext/tag/{projectId}/{repoName}/{name}",
+            "/docker/ext/tag/mx/team/app",
+            Read,
+        ),
+        row(
+            M::DELETE,
+            "/docker/ext/package/delete/{projectId}/{repoName}",
+            "/docker/ext/package/delete/mx/bk{i}?packageKey=x",
+            Manage,
+        )
+        .prep(Prep::Image("mx/bk{i}/x")),
+        row(
+            M::DELETE,
+            "/docker/ext/version/delete/{projectId}/{repoName}",
+            "/docker/ext/version/delete/mx/team?packageKey=app&version=k{i}",
+            Manage,
+        )
+        .prep(Prep::Tag("k{i}")),
+        row(
+            M::GET,
+            "/docker/ext/version/detail/{projectId}/{repoName}",
+            "/docker/ext/version/detail/mx/team?packageKey=app&version=v1",
+            Read,
+        ),
+        row(M::GET, "/docker/ext/addr", "/docker/ext/addr", Anyone),
+        // ---- SWR ----
+        row(M::POST, "/v2/manage/namespaces", "/v2/manage/namespaces", Admin)
+            .body(r#"{"namespace": "sn{i}"}"#),
+        row(M::GET, "/v2/manage/namespaces", "/v2/manage/namespaces", Anyone),
+        row(M::GET, "/v2/manage/namespaces/{namespace}", "/v2/manage/namespaces/mx", Read),
+        row(M::DELETE, "/v2/manage/namespaces/{namespace}", "/v2/manage/namespaces/mx", Manage)
+            .ok(&[406]),
+        row(M::GET, "/v2/manage/namespaces/{namespace}/access", "/v2/manage/namespaces/mx/access", Read),
+        row(M::POST, "/v2/manage/namespaces/{namespace}/access", "/v2/manage/namespaces/mx/access", Manage)
+            .body(r#"[{"user_name": "y{i}", "auth": 1}]"#),
+        row(M::PATCH, "/v2/manage/namespaces/{namespace}/access", "/v2/manage/namespaces/mx/access", Manage)
+            .body(r#"[{"user_name": "y{i}", "auth": 3}]"#),
+        row(M::DELETE, "/v2/manage/namespaces/{namespace}/access", "/v2/manage/namespaces/mx/access", Manage)
+            .body(r#"["y{i}"]"#),
+        row(M::POST, "/v2/manage/namespaces/{namespace}/repos", "/v2/manage/namespaces/mx/repos", Write)
+            .body(r#"{"repository": "sr{i}"}"#),
+        row(M::GET, "/v2/manage/namespaces/{namespace}/repos", "/v2/manage/namespaces/mx/repos", Anyone),
+        row(
+            M::GET,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp",
+            Read,
+        ),
+        row(
+            M::PATCH,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp",
+            Manage,
+        )
+        .body(r#"{"description": "d"}"#),
+        row(
+            M::DELETE,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}",
+            "/v2/manage/namespaces/mx/repos/sg{i}",
+            Manage,
+        )
+        .prep(Prep::Image("mx/sg{i}")),
+        row(
+            M::GET,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp/access",
+            Read,
+        ),
+        row(
+            M::POST,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp/access",
+            Manage,
+        )
+        .body(r#"[{"user_name": "z{i}", "auth": 1}]"#),
+        row(
+            M::PATCH,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp/access",
+            Manage,
+        )
+        .body(r#"[{"user_name": "z{i}", "auth": 3}]"#),
+        row(
+            M::DELETE,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp/access",
+            Manage,
+        )
+        .body(r#"["z{i}"]"#),
+        row(
+            M::GET,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/tags",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp/tags",
+            Read,
+        ),
+        row(
+            M::POST,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/tags",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp/tags",
+            Write,
+        )
+        .body(r#"{"source_tag": "v1", "destination_tag": "rt{i}"}"#),
+        row(
+            M::GET,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/tags/{tag}",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp/tags/v1",
+            Read,
+        ),
+        row(
+            M::DELETE,
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/tags/{tag}",
+            "/v2/manage/namespaces/mx/repos/team%2Fapp/tags/st{i}",
+            Manage,
+        )
+        .prep(Prep::Tag("st{i}")),
+        row(M::GET, "/v2/manage/repos", "/v2/manage/repos", Anyone),
+        row(M::GET, "/v3/manage/repos", "/v3/manage/repos", Anyone),
+        row(
+            M::GET,
+            "/v3/manage/namespaces/{namespace}/repos/{repository}/tags",
+            "/v3/manage/namespaces/mx/repos/team%2Fapp/tags",
+            Read,
+        ),
+        // ---- Docker Cloud external repositories ----
+        row(M::GET, "/api/repo/v1/repository/", "/api/repo/v1/repository/", Admin),
+        row(M::POST, "/api/repo/v1/repository/", "/api/repo/v1/repository/", Admin)
+            .body(r#"{"name": "127.0.0.1:9/a/b{i}", "username": "u", "password": "p"}"#)
+            .ok(upstream),
+        row(M::GET, "/api/repo/v1/{namespace}/repository/", "/api/repo/v1/mx/repository/", Manage),
+        row(M::POST, "/api/repo/v1/{namespace}/repository/", "/api/repo/v1/mx/repository/", Manage)
+            .body(r#"{"name": "127.0.0.1:9/a/b{i}", "username": "u", "password": "p"}"#)
+            .ok(upstream),
+        row(M::GET, "/api/repo/v1/repository/{name}/", "/api/repo/v1/repository/127.0.0.1:9/a/b/", Admin)
+            .ok(&[404]),
+        row(M::PATCH, "/api/repo/v1/repository/{name}/", "/api/repo/v1/repository/127.0.0.1:9/a/b/", Admin)
+            .body(r#"{"username": "u", "password": "p"}"#)
+            .ok(&[404]),
+        row(M::DELETE, "/api/repo/v1/repository/{name}/", "/api/repo/v1/repository/127.0.0.1:9/a/b/", Admin)
+            .ok(&[404]),
+        row(
+            M::GET,
+            "/api/repo/v1/{namespace}/repository/{name}/",
+            "/api/repo/v1/mx/repository/127.0.0.1:9/a/b/",
+            Manage,
+        )
+        .ok(&[404]),
+        row(
+            M::PATCH,
+            "/api/repo/v1/{namespace}/repository/{name}/",
+            "/api/repo/v1/mx/repository/127.0.0.1:9/a/b/",
+            Manage,
+        )
+        .body(r#"{"username": "u", "password": "p"}"#)
+        .ok(&[404]),
+        row(
+            M::DELETE,
+            "/api/repo/v1/{namespace}/repository/{name}/",
+            "/api/repo/v1/mx/repository/127.0.0.1:9/a/b/",
+            Manage,
+        )
+        .ok(&[404]),
+        row(M::GET, "/api/repo/v1/registry/{host}/", "/api/repo/v1/registry/127.0.0.1:9/", Admin)
+            .ok(&[404]),
+        row(
+            M::GET,
+            "/api/repo/v1/{namespace}/registry/{host}/",
+            "/api/repo/v1/mx/registry/127.0.0.1:9/",
+            Manage,
+        )
+        .ok(&[404]),
+    ]
+}
+
+/// `None` when `who` may do what the row needs, else the status of the refusal: 401 for
+/// anonymous and refused credentials, 404 where the caller may not even see the namespace
+/// (no existence leak), 403 where it may see but not do.
+fn expected_refusal(need: Need, who: Who) -> Option<u16> {
+    let level = match need {
+        Need::Read => 1,
+        Need::Write => 3,
+        Need::Manage => 7,
+        Need::Public | Need::Anyone | Need::Login | Need::Admin => 0,
+    };
+    if need == Need::Public {
+        return None;
+    }
+    match who {
+        Who::Refused => Some(401),
+        Who::Anonymous => (need != Need::Anyone).then_some(401),
+        Who::Admin => None,
+        Who::Stranger => match need {
+            Need::Anyone | Need::Login => None,
+            Need::Admin => Some(403),
+            _ => Some(404),
+        },
+        Who::Member(l) => match need {
+            Need::Anyone | Need::Login => None,
+            Need::Admin => Some(403),
+            _ => (l < level).then_some(403),
+        },
+    }
+}
+
+/// Every route of every surface, for every kind of caller, allowed or refused as one table
+/// says; a route without a row fails the test (the native API's OpenAPI document and each
+/// family's `ROUTES` are the lists of routes).
+async fn permission_matrix(reg: TestRegistry) {
+    let admin = admin();
+    reg.create_namespace("mx", false).await;
+    let (digest, _) = reg
+        .push_image("mx/team/app", &["v1"], "matrix", "amd64")
+        .await;
+    let manifest = reg
+        .get("/v2/mx/team/app/manifests/v1", Some(&admin))
+        .await
+        .text();
+    let parsed: Value = serde_json::from_str(&manifest).unwrap();
+    let blob = parsed["layers"][0]["digest"].as_str().unwrap().to_owned();
+
+    // The callers.
+    let mut callers: Vec<(&str, Who, Option<String>)> = vec![
+        ("anonymous", Who::Anonymous, None),
+        ("admin", Who::Admin, Some(admin.clone())),
+    ];
+    for (name, level) in [
+        ("reader", "read"),
+        ("writer", "write"),
+        ("manager", "manage"),
+    ] {
+        let auth = reg.create_user(name).await;
+        reg.put_member("mx", name, level).await;
+        let l = match level {
+            "read" => 1,
+            "write" => 3,
+            _ => 7,
+        };
+        callers.push((name, Who::Member(l), Some(auth)));
+    }
+    callers.push((
+        "stranger",
+        Who::Stranger,
+        Some(reg.create_user("stranger").await),
+    ));
+    let robot = reg
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/mx/robots",
+            Some(&admin),
+            Some(json!({"name": "ci", "level": "write"})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    callers.push((
+        "robot",
+        Who::Member(3),
+        Some(basic(
+            robot["name"].as_str().unwrap(),
+            robot["token"].as_str().unwrap(),
+        )),
+    ));
+    callers.push((
+        "wrong password",
+        Who::Refused,
+        Some(basic("manager", "not-the-password")),
+    ));
+    let manager = basic("manager", USER_PASSWORD);
+    let token = |expires: Option<i64>| {
+        let body = match expires {
+            Some(secs) => json!({"name": "t", "expires_in_secs": secs}),
+            None => json!({"name": "t"}),
+        };
+        reg.call(
+            Method::POST,
+            "/api/v1/users/manager/tokens",
+            Some(&manager),
+            Some(body),
+        )
+    };
+    let expiring = token(Some(1)).await.ok(StatusCode::CREATED);
+    let revoked = token(None).await.ok(StatusCode::CREATED);
+    reg.call(
+        Method::DELETE,
+        &format!(
+            "/api/v1/users/manager/tokens/{}",
+            revoked["id"].as_str().unwrap()
+        ),
+        Some(&manager),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    callers.push((
+        "revoked token",
+        Who::Refused,
+        Some(format!("Bearer {}", revoked["token"].as_str().unwrap())),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    callers.push((
+        "expired token",
+        Who::Refused,
+        Some(format!("Bearer {}", expiring["token"].as_str().unwrap())),
+    ));
+
+    let rows = matrix_rows();
+    let mut failures = Vec::new();
+    for (i, (caller, who, auth)) in callers.iter().enumerate() {
+        for row in &rows {
+            let fill = |s: &str, art: &str, art_blob: &str, upload: &str| {
+                s.replace("{i}", &i.to_string())
+                    .replace("{artblob}", art_blob)
+                    .replace("{digest}", digest.as_str())
+                    .replace("{blob}", &blob)
+                    .replace("{art}", art)
+                    .replace("{upload}", upload)
+                    .replace("{manifest}", &manifest)
+            };
+            let (mut art, mut art_blob, mut upload) = (String::new(), String::new(), String::new());
+            match row.prep {
+                Prep::None => {}
+                Prep::Tag(tag) => {
+                    reg.put_manifest(
+                        "mx/team/app",
+                        &fill(tag, "", "", ""),
+                        OCI_MANIFEST,
+                        &parsed,
+                        &admin,
+                    )
+                    .await;
+                }
+                Prep::Image(repo) => {
+                    let repo = fill(repo, "", "", "");
+                    let seed = format!("{caller} {}", row.uri);
+                    art = reg
+                        .push_image(&repo, &["only"], &seed, "amd64")
+                        .await
+                        .0
+                        .to_string();
+                    art_blob = Digest::sha256(format!("layer of {seed}").as_bytes()).to_string();
+                }
+                Prep::Upload => {
+                    let r = reg
+                        .raw(
+                            Method::POST,
+                            "/v2/mx/team/app/blobs/uploads/",
+                            &[("authorization", admin.as_str())],
+                            Bytes::new(),
+                        )
+                        .await;
+                    assert_eq!(r.status, StatusCode::ACCEPTED);
+                    upload = r.headers["location"].to_str().unwrap().to_owned();
+                }
+            }
+            let mut uri = fill(row.uri, &art, &art_blob, &upload);
+            if let Some(second) = uri.match_indices('?').nth(1).map(|(at, _)| at) {
+                uri.replace_range(second..=second, "&");
+            }
+            let body = fill(row.body, &art, &art_blob, &upload);
+            let mut headers: Vec<(&str, &str)> = Vec::new();
+            if let Some(auth) = auth {
+                headers.push(("authorization", auth));
+            }
+            if body.starts_with('{') || body.starts_with('[') {
+                let media = if row.template.contains("/manifests/") {
+                    OCI_MANIFEST
+                } else {
+                    "application/json"
+                };
+                headers.push(("content-type", media));
+            } else if !body.is_empty() {
+                headers.push(("content-type", "application/octet-stream"));
+            }
+            let r = reg.raw(row.method.clone(), &uri, &headers, body).await;
+            if let Some(template) = r.template
+                && !row.template.starts_with("/api/v1/")
+                && template != row.template
+            {
+                failures.push(format!(
+                    "{} {uri}: answered by route {template}, the row says {}",
+                    row.method, row.template
+                ));
+            }
+            let status = r.status.as_u16();
+            let outcome = match expected_refusal(row.need, *who) {
+                None if status < 400 || row.ok.contains(&status) => None,
+                None => Some(format!("allowed, got {status}")),
+                Some(refusal) if status == refusal => None,
+                Some(refusal) => Some(format!("refused with {refusal}, got {status}")),
+            };
+            if let Some(outcome) = outcome {
+                failures.push(format!(
+                    "{caller}: {} {uri} ({:?}) should be {outcome}: {}",
+                    row.method,
+                    row.need,
+                    r.text().chars().take(160).collect::<String>()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} checks failed:\n{}",
+        failures.len(),
+        rows.len() * callers.len(),
+        failures.join("\n")
+    );
+
+    // Every route has a row: the native API's documented operations and each family's
+    // routes (a new route without a row fails here).
+    let covered: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.method.to_string(), r.template.to_owned()))
+        .collect();
+    let document = reg.get("/api/v1/openapi.json", None).await.json();
+    let mut missing = Vec::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            let key = (method.to_uppercase(), path.clone());
+            if !covered.contains(&key) && !SELF_SERVICE.contains(&(key.0.as_str(), key.1.as_str()))
+            {
+                missing.push(format!("{} {}", key.0, key.1));
+            }
+        }
+    }
+    for routes in [
+        berth_api::oci::endpoint::ROUTES,
+        berth_api::bkrepo::endpoint::ROUTES,
+        berth_api::swr::endpoint::ROUTES,
+        berth_api::dockercloud::endpoint::ROUTES,
+    ] {
+        for (method, template) in routes {
+            if !covered.contains(&(method.to_string(), template.to_string())) {
+                missing.push(format!("{method} {template}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the matrix: {missing:?}"
+    );
 }

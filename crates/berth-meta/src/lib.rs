@@ -635,6 +635,8 @@ pub struct RepositoryQuery {
     pub category: Option<String>,
     /// Only repositories that hold at least one manifest.
     pub with_manifests: bool,
+    /// Only public (or only private) repositories, by their effective visibility.
+    pub is_public: Option<bool>,
     pub visibility: Visibility,
     pub page: Page,
     pub order: RepositoryOrder,

@@ -242,6 +242,10 @@ fn repository_filters(sql: &mut Sql, q: &RepositoryQuery) {
     if q.with_manifests {
         sql.push(" AND r.num_manifests > 0");
     }
+    if let Some(public) = q.is_public {
+        sql.push(if public { " AND " } else { " AND NOT " })
+            .push("COALESCE(r.is_public, n.is_public)");
+    }
     sql.visible_repositories(&q.visibility);
 }
 

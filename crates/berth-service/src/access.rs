@@ -1,7 +1,8 @@
 //! Who may do what: the one policy every surface's requests go through. A request names a
 //! [`Scope`] (a resource and the level it needs); the policy weighs the caller against the
-//! resource's namespace (members and their levels, visibility) and answers allow, or a denial
-//! that does not leak what the caller may not see.
+//! resource's namespace (members and their levels, visibility), and for a repository also its
+//! own members (the larger level wins), and answers allow, or a denial that does not leak
+//! what the caller may not see.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -186,6 +187,48 @@ impl AccessService {
             .await
     }
 
+    /// The caller's level on a repository: the larger of its level in the namespace and
+    /// its own membership of the repository (capped by a token's limit), raised to read when
+    /// the repository is public. `None` when the caller may not even read it.
+    pub async fn repository_level(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryRow,
+    ) -> Result<Option<Level>> {
+        if self.is_admin(caller) {
+            return Ok(Some(Level::Manage));
+        }
+        let in_namespace = self
+            .level_in(
+                caller,
+                repo.namespace_id,
+                &repo.namespace,
+                repo.effective_public(),
+            )
+            .await?;
+        if in_namespace == Some(Level::Manage) {
+            return Ok(in_namespace);
+        }
+        let own = match &caller.identity {
+            Identity::User { name, limit, .. } => match limit {
+                Some((ns, _)) if ns.as_str() != repo.namespace => None,
+                _ => {
+                    let level = self
+                        .meta
+                        .repositories
+                        .repository_member_level(repo.id, name)
+                        .await?;
+                    match limit {
+                        Some((_, max)) => level.map(|l| l.min(*max)),
+                        None => level,
+                    }
+                }
+            },
+            Identity::Anonymous | Identity::Robot { .. } | Identity::Granted { .. } => None,
+        };
+        Ok(in_namespace.max(own))
+    }
+
     /// Decides `scope` for `caller`. A caller that may not read the resource gets "not
     /// found" (or, anonymous, "authentication required"); one that may read it but not do
     /// more gets "forbidden". The bearer of a registry token may do exactly what it grants
@@ -230,14 +273,7 @@ impl AccessService {
                 (level.is_some(), level)
             }
             (Resource::Repository(_), Target::Repository(Some(repo), _)) => {
-                let level = self
-                    .level_in(
-                        caller,
-                        repo.namespace_id,
-                        &repo.namespace,
-                        repo.effective_public(),
-                    )
-                    .await?;
+                let level = self.repository_level(caller, repo).await?;
                 (level.is_some(), level)
             }
             // Creating a namespace (it does not exist yet): users may, when configured.

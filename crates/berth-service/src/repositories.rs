@@ -135,6 +135,18 @@ pub fn namespace_name(name: &str) -> Result<NamespaceName> {
     Ok(parsed)
 }
 
+/// A member's user name: 1 to 128 printable characters (members may name users that do
+/// not exist yet).
+fn valid_member_name(username: &str) -> Result<()> {
+    if username.is_empty() || username.len() > 128 || username.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            Field::param("username"),
+            "a user name is 1 to 128 printable characters",
+        ));
+    }
+    Ok(())
+}
+
 impl RepositoryService {
     pub fn new(
         meta: Meta,
@@ -475,12 +487,7 @@ impl RepositoryService {
         username: &str,
         level: Level,
     ) -> Result<()> {
-        if username.is_empty() || username.len() > 128 || username.chars().any(char::is_control) {
-            return Err(ServiceError::invalid(
-                Field::param("username"),
-                "a user name is 1 to 128 printable characters",
-            ));
-        }
+        valid_member_name(username)?;
         let view = self.namespace_for(caller, namespace, Level::Manage).await?;
         self.meta
             .repositories
@@ -642,6 +649,85 @@ impl RepositoryService {
             "",
         );
         Ok(row)
+    }
+
+    /// The caller's level on a repository it may read (SWR's `self_auth`): the larger of its
+    /// namespace level and its own membership of the repository.
+    pub async fn repository_level(&self, caller: &Caller, repo: &RepositoryRow) -> Result<Level> {
+        Ok(self
+            .access
+            .repository_level(caller, repo)
+            .await?
+            .unwrap_or(Level::Read))
+    }
+
+    /// The repository's own members (not its namespace's), if the caller may read it.
+    pub async fn list_repository_members(
+        &self,
+        caller: &Caller,
+        name: &RepoName,
+    ) -> Result<(RepositoryRow, Vec<MemberRow>)> {
+        let row = self.get_repository(caller, name).await?;
+        let members = self
+            .meta
+            .repositories
+            .list_repository_members(row.id)
+            .await?;
+        Ok((row, members))
+    }
+
+    /// Makes `username` a member of one repository with `level` (or changes its level); the
+    /// caller must manage the repository.
+    pub async fn put_repository_member(
+        &self,
+        caller: &Caller,
+        name: &RepoName,
+        username: &str,
+        level: Level,
+    ) -> Result<()> {
+        valid_member_name(username)?;
+        let row = self.repository_for(caller, name, Level::Manage).await?;
+        self.meta
+            .repositories
+            .put_repository_member(row.id, username, level)
+            .await?;
+        let resource = format!("{name}:{username}");
+        self.audit.record(
+            caller,
+            None,
+            "repository_member.put",
+            &resource,
+            Outcome::Ok,
+            level.as_str(),
+        );
+        Ok(())
+    }
+
+    pub async fn delete_repository_member(
+        &self,
+        caller: &Caller,
+        name: &RepoName,
+        username: &str,
+    ) -> Result<()> {
+        let row = self.repository_for(caller, name, Level::Manage).await?;
+        if !self
+            .meta
+            .repositories
+            .delete_repository_member(row.id, username)
+            .await?
+        {
+            return Err(ServiceError::NotFound(Entity::Member(username.to_owned())));
+        }
+        let resource = format!("{name}:{username}");
+        self.audit.record(
+            caller,
+            None,
+            "repository_member.delete",
+            &resource,
+            Outcome::Ok,
+            "",
+        );
+        Ok(())
     }
 
     /// Deletes a repository with its manifests and tags; blobs stay for GC.

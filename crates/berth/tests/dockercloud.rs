@@ -49,7 +49,7 @@ fn admin_client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     let value = format!(
         "Basic {}",
-        base64_encode(format!("admin:{ADMIN_PASSWORD}").as_bytes())
+        support::base64(format!("admin:{ADMIN_PASSWORD}").as_bytes())
     );
     headers.insert("authorization", value.parse().unwrap());
     reqwest::Client::builder()
@@ -58,27 +58,6 @@ fn admin_client() -> reqwest::Client {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap()
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A personal access token of the administrator (a Docker Cloud API key).

@@ -9,30 +9,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// The environment that points a replica at the shared S3 bucket and database.
-fn scale_out_env(s3: &berth_storage::S3Config, database_url: &str) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("BERTH__STORAGE__TYPE", "s3".to_owned()),
-        ("BERTH__STORAGE__BUCKET", s3.bucket.clone()),
-        ("BERTH__STORAGE__REGION", s3.region.clone()),
-        ("BERTH__STORAGE__ACCESS_KEY_ID", s3.access_key_id.clone()),
-        (
-            "BERTH__STORAGE__SECRET_ACCESS_KEY",
-            s3.secret_access_key.expose().to_owned(),
-        ),
-        ("BERTH__STORAGE__PATH_STYLE", "true".to_owned()),
-        ("BERTH__STORAGE__ALLOW_HTTP", "true".to_owned()),
-        ("BERTH__DATABASE__URL", database_url.to_owned()),
-    ];
-    if let Some(endpoint) = &s3.endpoint {
-        env.push(("BERTH__STORAGE__ENDPOINT", endpoint.clone()));
-    }
-    if let Some(prefix) = &s3.prefix {
-        env.push(("BERTH__STORAGE__PREFIX", prefix.clone()));
-    }
-    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
 /// `GET` an upload's status on `base`; returns the bytes it holds.
 async fn upload_size(client: &reqwest::Client, base: &str, location: &str) -> usize {
     let response = client

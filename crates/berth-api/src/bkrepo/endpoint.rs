@@ -97,12 +97,43 @@ impl BkRoute {
     }
 }
 
+/// Every method and route template of the dialect; the permission matrix test
+/// (`tests/native.rs`) has a row for each.
+pub const ROUTES: &[(&str, &str)] = &[
+    (
+        "GET",
+        "/docker/ext/manifest/{projectId}/{repoName}/{name}/{tag}",
+    ),
+    (
+        "GET",
+        "/docker/ext/layer/{projectId}/{repoName}/{name}/{id}",
+    ),
+    ("GET", "/docker/ext/repo/{projectId}/{repoName}"),
+    ("GET", "/docker/ext/tag/{projectId}/{repoName}/{name}"),
+    (
+        "DELETE",
+        "/docker/ext/package/delete/{projectId}/{repoName}",
+    ),
+    (
+        "DELETE",
+        "/docker/ext/version/delete/{projectId}/{repoName}",
+    ),
+    ("GET", "/docker/ext/version/detail/{projectId}/{repoName}"),
+    ("GET", "/docker/ext/addr"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parsed(path: &str) -> BkRoute {
-        BkRoute::parse(path).unwrap_or_else(|e| panic!("{path}: {e:?}"))
+        let route = BkRoute::parse(path).unwrap_or_else(|e| panic!("{path}: {e:?}"));
+        assert!(
+            ROUTES.iter().any(|(_, t)| *t == route.template()),
+            "{} is not in ROUTES",
+            route.template()
+        );
+        route
     }
 
     #[test]

@@ -99,6 +99,23 @@ pub fn registry_uri(namespace: Option<&str>, host: &str) -> String {
     format!("{}registry/{host}/", scope_prefix(namespace))
 }
 
+/// Every method and route template of the dialect (HEAD where GET is); the permission
+/// matrix test (`tests/native.rs`) has a row for each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/repo/v1/repository/"),
+    ("POST", "/api/repo/v1/repository/"),
+    ("GET", "/api/repo/v1/{namespace}/repository/"),
+    ("POST", "/api/repo/v1/{namespace}/repository/"),
+    ("GET", "/api/repo/v1/repository/{name}/"),
+    ("PATCH", "/api/repo/v1/repository/{name}/"),
+    ("DELETE", "/api/repo/v1/repository/{name}/"),
+    ("GET", "/api/repo/v1/{namespace}/repository/{name}/"),
+    ("PATCH", "/api/repo/v1/{namespace}/repository/{name}/"),
+    ("DELETE", "/api/repo/v1/{namespace}/repository/{name}/"),
+    ("GET", "/api/repo/v1/registry/{host}/"),
+    ("GET", "/api/repo/v1/{namespace}/registry/{host}/"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -492,6 +492,25 @@ impl OciEndpoint {
     }
 }
 
+/// Every method and route template the OCI surface answers (HEAD where GET is). The
+/// permission matrix test (`tests/native.rs`) has a row for each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v2/"),
+    ("GET", "/v2/_catalog"),
+    ("GET", "/v2/{name}/tags/list"),
+    ("GET", "/v2/{name}/manifests/{reference}"),
+    ("PUT", "/v2/{name}/manifests/{reference}"),
+    ("DELETE", "/v2/{name}/manifests/{reference}"),
+    ("GET", "/v2/{name}/blobs/{digest}"),
+    ("DELETE", "/v2/{name}/blobs/{digest}"),
+    ("POST", "/v2/{name}/blobs/uploads/"),
+    ("GET", "/v2/{name}/blobs/uploads/{id}"),
+    ("PATCH", "/v2/{name}/blobs/uploads/{id}"),
+    ("PUT", "/v2/{name}/blobs/uploads/{id}"),
+    ("DELETE", "/v2/{name}/blobs/uploads/{id}"),
+    ("GET", "/v2/{name}/referrers/{digest}"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

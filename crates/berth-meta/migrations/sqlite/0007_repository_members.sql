@@ -1,6 +1,6 @@
 -- Members of a single repository (SWR's repository permissions), next to the namespace's.
 -- A caller's level on a repository is the larger of its namespace level and this one.
--- Mirrors migrations/postgres/0003_repository_members.sql.
+-- Mirrors migrations/postgres/0007_repository_members.sql.
 
 CREATE TABLE repository_members (
     repository_id  INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,

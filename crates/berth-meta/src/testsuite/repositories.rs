@@ -373,6 +373,34 @@ async fn visibility(meta: &Meta) {
     assert_eq!(stranger.total, 1);
     let carol = store.list_repositories(&seen(Some("carol"))).await.unwrap();
     assert_eq!(carol.total, 4);
+    // Filtering by effective visibility: the repository's own setting, else its namespace's.
+    let by_visibility = |public| RepositoryQuery {
+        search: Some("ns".into()),
+        is_public: Some(public),
+        ..Default::default()
+    };
+    let public = store.list_repositories(&by_visibility(true)).await.unwrap();
+    let private = store
+        .list_repositories(&by_visibility(false))
+        .await
+        .unwrap();
+    let all = store
+        .list_repositories(&RepositoryQuery {
+            search: Some("ns".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(public.items.iter().all(|r| r.effective_public()));
+    assert!(private.items.iter().all(|r| !r.effective_public()));
+    assert!(
+        public
+            .items
+            .iter()
+            .any(|r| r.name.as_str() == "nsone/team/app")
+    );
+    assert!(private.items.iter().any(|r| r.name.as_str() == "nstwo/x"));
+    assert_eq!(public.total + private.total, all.total);
     // A private namespace with a public repository shows in a stranger's namespace list.
     let namespaces = store
         .list_namespaces(&NamespaceQuery {

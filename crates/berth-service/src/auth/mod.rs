@@ -93,6 +93,9 @@ pub struct UserChange {
 /// How long a verified password or token is trusted before it is checked again (a change
 /// or revocation ends it at once through the revocation view).
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// How long after its first use an SDK signature may be seen again (see
+/// `check_signature`): two identical requests within the second their `X-Sdk-Date` names.
+pub const SDK_REPEAT_GRACE: Duration = Duration::from_secs(2);
 /// Personal access tokens and robot secrets: `bth_<id>_<secret>`.
 const TOKEN_PREFIX: &str = "bth_";
 /// Names of robot accounts: `robot$<namespace>+<name>`.
@@ -758,14 +761,20 @@ impl AuthService {
         if !crypto::constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Ok(None);
         }
-        // A signature is good once: a replayed request is refused (per replica: a replay
-        // sent to another replica within the skew window is not caught).
+        // A signature is good for the moment it was made: a replay later is refused (per
+        // replica: a replay sent to another replica within the skew window is not caught).
+        // The date has whole seconds, so a client that sends the same request twice within
+        // one second (a show before and after a change, a delete repeated to see its 404)
+        // signs both the same: a repeat within SDK_REPEAT_GRACE of the first is that client,
+        // not a replay.
         {
             let mut seen = self
                 .seen_signatures
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if seen.insert(auth.signature.clone(), now_ms()).is_some() {
+            let now = now_ms();
+            let first = *seen.entry(auth.signature.clone()).or_insert(now);
+            if now - first > SDK_REPEAT_GRACE.as_millis() as i64 {
                 return Ok(None);
             }
         }

@@ -692,3 +692,49 @@ pub fn berth_cli(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The environment that points a replica at the shared S3 bucket and database.
+pub fn scale_out_env(s3: &berth_storage::S3Config, database_url: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("BERTH__STORAGE__TYPE", "s3".to_owned()),
+        ("BERTH__STORAGE__BUCKET", s3.bucket.clone()),
+        ("BERTH__STORAGE__REGION", s3.region.clone()),
+        ("BERTH__STORAGE__ACCESS_KEY_ID", s3.access_key_id.clone()),
+        (
+            "BERTH__STORAGE__SECRET_ACCESS_KEY",
+            s3.secret_access_key.expose().to_owned(),
+        ),
+        ("BERTH__STORAGE__PATH_STYLE", "true".to_owned()),
+        ("BERTH__STORAGE__ALLOW_HTTP", "true".to_owned()),
+        ("BERTH__DATABASE__URL", database_url.to_owned()),
+    ];
+    if let Some(endpoint) = &s3.endpoint {
+        env.push(("BERTH__STORAGE__ENDPOINT", endpoint.clone()));
+    }
+    if let Some(prefix) = &s3.prefix {
+        env.push(("BERTH__STORAGE__PREFIX", prefix.clone()));
+    }
+    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Standard base64 with padding (for Basic credentials).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
