@@ -390,7 +390,8 @@ async fn scenario(mirror_env: &[(String, String)]) {
     );
     assert!(!ok && err.contains("no URL"), "{err}");
 
-    // Errors in onecloud's shape; anonymous callers see nothing private.
+    // Errors in onecloud's shape; anonymous callers see nothing private
+    // and are asked to log in.
     let (status, dup) = call(
         reqwest::Method::POST,
         &format!("{base}/api/repos"),
@@ -441,7 +442,12 @@ async fn scenario(mirror_env: &[(String, String)]) {
         .send()
         .await
         .unwrap();
-    assert_eq!(anonymous.status(), 404);
+    // Logging in would help: 401 with a challenge.
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        anonymous.headers()["www-authenticate"],
+        "Basic realm=\"berth\""
+    );
 
     // Delete: the repository and the namespace made for it.
     cli(&["k8s-repo", "delete", "mirror-new"]);
