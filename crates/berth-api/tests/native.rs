@@ -3716,6 +3716,9 @@ enum Prep {
     Image(&'static str),
     /// Start an upload into `mx/team/app` (`{upload}`: its location).
     Upload,
+    /// Make sure the Helm repository `mx` (hosted, of namespace `mx`) exists (an earlier
+    /// caller may have deleted it).
+    HelmRepo,
 }
 
 struct Row {
@@ -4050,6 +4053,22 @@ fn matrix_rows() -> Vec<Row> {
             "/v3/manage/namespaces/mx/repos/team%2Fapp/tags",
             Read,
         ),
+        // ---- Helm repositories (seed 000) ----
+        row(M::GET, "/api/repos", "/api/repos", Anyone),
+        row(M::POST, "/api/repos", "/api/repos", Admin).body(r#"{"name": "hr{i}"}"#),
+        row(M::GET, "/api/repos/{id_or_name}", "/api/repos/mx", Read).prep(Prep::HelmRepo),
+        row(M::PUT, "/api/repos/{id_or_name}", "/api/repos/mx", Manage)
+            .body(r#"{"is_public": false}"#)
+            .prep(Prep::HelmRepo),
+        row(M::PATCH, "/api/repos/{id_or_name}", "/api/repos/mx", Manage)
+            .body(r#"{"is_public": false}"#)
+            .prep(Prep::HelmRepo),
+        // A hosted repository has nothing to sync from: 409 once allowed.
+        row(M::POST, "/api/repos/{id_or_name}/sync", "/api/repos/mx/sync", Write).ok(&[409])
+            .prep(Prep::HelmRepo),
+        row(M::GET, "/api/repos/{id_or_name}/versions", "/api/repos/mx/versions", Read)
+            .prep(Prep::HelmRepo),
+        row(M::DELETE, "/api/repos/{id_or_name}", "/api/repos/mx", Manage).prep(Prep::HelmRepo),
         // ---- Docker Cloud external repositories ----
         row(M::GET, "/api/repo/v1/repository/", "/api/repo/v1/repository/", Admin),
         row(M::POST, "/api/repo/v1/repository/", "/api/repo/v1/repository/", Admin)
@@ -4145,6 +4164,14 @@ async fn permission_matrix(reg: TestRegistry) {
         .text();
     let parsed: Value = serde_json::from_str(&manifest).unwrap();
     let blob = parsed["layers"][0]["digest"].as_str().unwrap().to_owned();
+    reg.call(
+        Method::POST,
+        "/api/repos",
+        Some(&admin),
+        Some(json!({"name": "mx"})),
+    )
+    .await
+    .ok(StatusCode::OK);
 
     // The callers.
     let mut callers: Vec<(&str, Who, Option<String>)> = vec![
@@ -4266,6 +4293,21 @@ async fn permission_matrix(reg: TestRegistry) {
                         .to_string();
                     art_blob = Digest::sha256(format!("layer of {seed}").as_bytes()).to_string();
                 }
+                Prep::HelmRepo => {
+                    let r = reg
+                        .call(
+                            Method::POST,
+                            "/api/repos",
+                            Some(&admin),
+                            Some(json!({"name": "mx", "url": ""})),
+                        )
+                        .await;
+                    assert!(
+                        r.status == StatusCode::OK || r.status == StatusCode::CONFLICT,
+                        "{}",
+                        r.text()
+                    );
+                }
                 Prep::Upload => {
                     let r = reg
                         .raw(
@@ -4355,6 +4397,7 @@ async fn permission_matrix(reg: TestRegistry) {
         berth_api::bkrepo::endpoint::ROUTES,
         berth_api::swr::endpoint::ROUTES,
         berth_api::dockercloud::endpoint::ROUTES,
+        berth_api::helmrepos::ROUTES,
     ] {
         for (method, template) in routes {
             if !covered.contains(&(method.to_string(), template.to_string())) {
