@@ -210,6 +210,7 @@ on_every_backend!(
     bkrepo_docker_extension,
     swr_management_api,
     permission_matrix,
+    native_charts,
 );
 
 impl TestRegistry {
@@ -2487,7 +2488,9 @@ async fn every_documented_operation_is_routed(reg: TestRegistry) {
             .replace("{username}", "nobody")
             .replace("{id}", "nope")
             .replace("{access_key}", "NOPE")
-            .replace("{prefix}", "nope");
+            .replace("{prefix}", "nope")
+            .replace("{chart}", "nope")
+            .replace("{version}", "0.0.1");
         let concrete = if concrete.starts_with("/api/v1/repositories/") {
             concrete.replace("{name}", "team/app")
         } else {
@@ -2514,7 +2517,7 @@ async fn every_documented_operation_is_routed(reg: TestRegistry) {
             }
         }
     }
-    assert_eq!(operations, 42, "operations in the document");
+    assert_eq!(operations, 49, "operations in the document");
 }
 
 /// Without authentication (the in-process default), everyone may do everything.
@@ -3719,6 +3722,26 @@ enum Prep {
     /// Make sure the Helm repository `mx` (hosted, of namespace `mx`) exists (an earlier
     /// caller may have deleted it).
     HelmRepo,
+    /// Upload chart (name pattern) version 1.0.0 into `mx`.
+    Chart(&'static str),
+}
+
+/// A minimal chart archive (`<name>/Chart.yaml` and a values file).
+fn chart_tgz(name: &str, version: &str) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let yaml = format!("apiVersion: v2\nname: {name}\nversion: {version}\n");
+    for (path, text) in [("Chart.yaml", yaml.as_str()), ("values.yaml", "a: 1\n")] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, format!("{name}/{path}"), text.as_bytes())
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
 }
 
 struct Row {
@@ -4053,6 +4076,32 @@ fn matrix_rows() -> Vec<Row> {
             "/v3/manage/namespaces/mx/repos/team%2Fapp/tags",
             Read,
         ),
+        // ---- native charts ----
+        row(M::GET, "/api/v1/namespaces/{namespace}/charts", "/api/v1/namespaces/mx/charts", Read),
+        row(M::POST, "/api/v1/namespaces/{namespace}/charts", "/api/v1/namespaces/mx/charts", Write)
+            .body("{chart}"),
+        row(M::GET, "/api/v1/namespaces/{namespace}/charts/{chart}", "/api/v1/namespaces/mx/charts/base", Read),
+        row(M::DELETE, "/api/v1/namespaces/{namespace}/charts/{chart}", "/api/v1/namespaces/mx/charts/d{i}", Write)
+            .prep(Prep::Chart("d{i}")),
+        row(
+            M::GET,
+            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}",
+            "/api/v1/namespaces/mx/charts/base/1.0.0",
+            Read,
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}",
+            "/api/v1/namespaces/mx/charts/e{i}/1.0.0",
+            Write,
+        )
+        .prep(Prep::Chart("e{i}")),
+        row(
+            M::GET,
+            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}/archive",
+            "/api/v1/namespaces/mx/charts/base/1.0.0/archive",
+            Read,
+        ),
         // ---- Helm repositories (seed 000) ----
         row(M::GET, "/api/repos", "/api/repos", Anyone),
         row(M::POST, "/api/repos", "/api/repos", Admin).body(r#"{"name": "hr{i}"}"#),
@@ -4172,6 +4221,15 @@ async fn permission_matrix(reg: TestRegistry) {
     )
     .await
     .ok(StatusCode::OK);
+    let r = reg
+        .raw(
+            Method::POST,
+            "/api/v1/namespaces/mx/charts",
+            &[("authorization", admin.as_str())],
+            chart_tgz("base", "1.0.0"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
 
     // The callers.
     let mut callers: Vec<(&str, Who, Option<String>)> = vec![
@@ -4293,6 +4351,18 @@ async fn permission_matrix(reg: TestRegistry) {
                         .to_string();
                     art_blob = Digest::sha256(format!("layer of {seed}").as_bytes()).to_string();
                 }
+                Prep::Chart(name) => {
+                    let name = fill(name, "", "", "");
+                    let r = reg
+                        .raw(
+                            Method::POST,
+                            "/api/v1/namespaces/mx/charts",
+                            &[("authorization", admin.as_str())],
+                            chart_tgz(&name, "1.0.0"),
+                        )
+                        .await;
+                    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+                }
                 Prep::HelmRepo => {
                     let r = reg
                         .call(
@@ -4325,12 +4395,16 @@ async fn permission_matrix(reg: TestRegistry) {
             if let Some(second) = uri.match_indices('?').nth(1).map(|(at, _)| at) {
                 uri.replace_range(second..=second, "&");
             }
-            let body = fill(row.body, &art, &art_blob, &upload);
+            let body: Vec<u8> = if row.body == "{chart}" {
+                chart_tgz(&format!("c{i}"), "1.0.0")
+            } else {
+                fill(row.body, &art, &art_blob, &upload).into_bytes()
+            };
             let mut headers: Vec<(&str, &str)> = Vec::new();
             if let Some(auth) = auth {
                 headers.push(("authorization", auth));
             }
-            if body.starts_with('{') || body.starts_with('[') {
+            if body.starts_with(b"{") || body.starts_with(b"[") {
                 let media = if row.template.contains("/manifests/") {
                     OCI_MANIFEST
                 } else {
@@ -4408,5 +4482,137 @@ async fn permission_matrix(reg: TestRegistry) {
     assert!(
         missing.is_empty(),
         "routes without a row in the matrix: {missing:?}"
+    );
+}
+
+/// The native chart API over the one chart store: upload (409 on an existing version unless
+/// `force`), lists, one version with its Chart.yaml, the archive byte for byte, refused
+/// archives storing nothing, the same version in `/chartrepo` and on `/v2`, deletes.
+async fn native_charts(reg: TestRegistry) {
+    let admin = admin();
+    let a = Some(admin.as_str());
+    reg.create_namespace("charts", false).await;
+    let upload = |body: Vec<u8>, query: &'static str| {
+        let admin = admin.clone();
+        let reg = &reg;
+        async move {
+            reg.raw(
+                Method::POST,
+                &format!("/api/v1/namespaces/charts/charts{query}"),
+                &[
+                    ("authorization", admin.as_str()),
+                    ("content-type", "application/gzip"),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+    let web1 = chart_tgz("web", "1.0.0");
+    let created = upload(web1.clone(), "").await.ok(StatusCode::CREATED);
+    assert_eq!(
+        (&created["name"], &created["version"]),
+        (&json!("web"), &json!("1.0.0"))
+    );
+    assert_eq!(created["repository"], "charts/web");
+    assert_eq!(created["digest"], Digest::sha256(&web1).as_str());
+    assert_eq!(created["size"], web1.len());
+    assert_eq!(created["metadata"]["apiVersion"], "v2");
+    upload(web1.clone(), "")
+        .await
+        .error(StatusCode::CONFLICT, "already_exists");
+    upload(web1.clone(), "?force=true")
+        .await
+        .ok(StatusCode::CREATED);
+    upload(chart_tgz("web", "1.1.0"), "")
+        .await
+        .ok(StatusCode::CREATED);
+    upload(chart_tgz("api", "0.1.0"), "")
+        .await
+        .ok(StatusCode::CREATED);
+
+    // Refused: not a gzip, a bad version, nothing stored.
+    let before = reg.admin_get("/api/v1/namespaces/charts/charts").await;
+    upload(b"not a chart".to_vec(), "")
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid");
+    upload(chart_tgz("bad", "one"), "")
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid");
+    upload(Vec::new(), "")
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid");
+    assert_eq!(
+        reg.admin_get("/api/v1/namespaces/charts/charts").await,
+        before
+    );
+
+    let all = reg.admin_get("/api/v1/namespaces/charts/charts").await;
+    assert_listing(&all, 3, 20, 0);
+    let versions: Vec<String> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}-{}",
+                c["name"].as_str().unwrap(),
+                c["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(versions, ["api-0.1.0", "web-1.1.0", "web-1.0.0"]);
+    let web = reg
+        .admin_get("/api/v1/namespaces/charts/charts/web?limit=1")
+        .await;
+    assert_listing(&web, 2, 1, 0);
+    assert_eq!(web["items"][0]["version"], "1.1.0", "newest first");
+    let one = reg
+        .admin_get("/api/v1/namespaces/charts/charts/web/1.0.0")
+        .await;
+    assert_eq!(one["has_provenance"], false);
+    let archive = reg
+        .get("/api/v1/namespaces/charts/charts/web/1.0.0/archive", a)
+        .await;
+    assert_eq!(archive.status, StatusCode::OK);
+    assert_eq!(archive.headers["content-type"], "application/gzip");
+    assert_eq!(archive.body.as_ref(), web1.as_slice());
+    reg.get("/api/v1/namespaces/charts/charts/nope", a)
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    reg.get("/api/v1/namespaces/charts/charts/web/9.9.9", a)
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+
+    // The same store everywhere: the classic index and /v2.
+    let index = reg.get("/chartrepo/charts/index.yaml", a).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(index.text().contains("web-1.1.0.tgz"), "{}", index.text());
+    let tags = reg.get("/v2/charts/web/tags/list", a).await;
+    assert_eq!(tags.json()["tags"], json!(["1.0.0", "1.1.0"]));
+
+    // Deletes: one version, then a whole chart.
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/charts/charts/web/1.0.0",
+        a,
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    reg.call(
+        Method::DELETE,
+        "/api/v1/namespaces/charts/charts/api",
+        a,
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    let left = reg.admin_get("/api/v1/namespaces/charts/charts").await;
+    assert_listing(&left, 1, 20, 0);
+    assert_eq!(left["items"][0]["version"], "1.1.0");
+    assert_eq!(
+        reg.get("/v2/charts/web/manifests/1.0.0", a).await.status,
+        StatusCode::NOT_FOUND
     );
 }

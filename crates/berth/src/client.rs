@@ -70,10 +70,21 @@ impl Client {
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
+        self.answer(request).await
+    }
+
+    /// Sends a prepared API request: its JSON answer (null when empty), or an error with the
+    /// server's message.
+    pub async fn answer(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let response = request
             .send()
             .await
             .with_context(|| format!("contacting {}", self.base))?;
+        Self::answer_of(response).await
+    }
+
+    /// The JSON answer of a response, or an error with the server's message.
+    pub async fn answer_of(response: reqwest::Response) -> anyhow::Result<Value> {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {

@@ -132,6 +132,11 @@ enum Command {
         #[command(subcommand)]
         command: native_cli::ProxyCommand,
     },
+    /// Helm charts of a namespace: push, pull, list, show, delete.
+    Chart {
+        #[command(subcommand)]
+        command: native_cli::ChartCommand,
+    },
     /// Helm repositories, hosted or mirrored from a URL (climc's k8s-repo-* commands).
     K8sRepo {
         #[command(subcommand)]
@@ -207,6 +212,7 @@ fn main() -> anyhow::Result<()> {
                     Command::Audit(args) => native_cli::audit(&client, args).await,
                     Command::Proxy { command } => native_cli::proxy(&client, command).await,
                     Command::K8sRepo { command } => native_cli::k8s_repo(&client, command).await,
+                    Command::Chart { command } => native_cli::chart(&client, command).await,
                     Command::Serve(_) | Command::Login { .. } | Command::Logout => {
                         unreachable!("handled above")
                     }

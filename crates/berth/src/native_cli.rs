@@ -1910,3 +1910,264 @@ pub async fn k8s_repo(client: &Client, command: K8sRepoCommand) -> anyhow::Resul
     }
     Ok(())
 }
+
+// ---- Helm charts ----
+
+#[derive(Subcommand, Debug)]
+pub enum ChartCommand {
+    /// Upload a chart archive (.tgz) into a namespace; its name and version come from its
+    /// Chart.yaml.
+    Push {
+        file: std::path::PathBuf,
+        namespace: String,
+        /// Replace a version that exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Download a chart version's archive (to ./<name>-<version>.tgz unless --output-file).
+    Pull {
+        /// NAMESPACE/CHART
+        chart: String,
+        version: String,
+        #[arg(long, short = 'f', value_name = "FILE")]
+        output_file: Option<std::path::PathBuf>,
+    },
+    /// List the chart versions of a namespace (of one chart with --chart).
+    List {
+        namespace: String,
+        #[arg(long)]
+        chart: Option<String>,
+        #[command(flatten)]
+        page: Page,
+    },
+    /// Show a chart version with its Chart.yaml.
+    Show {
+        /// NAMESPACE/CHART
+        chart: String,
+        version: String,
+    },
+    /// Delete a chart version, or every version of the chart without VERSION.
+    Delete {
+        /// NAMESPACE/CHART
+        chart: String,
+        version: Option<String>,
+    },
+}
+
+fn chart_fields() -> Vec<Column> {
+    vec![
+        col("NAME", "name"),
+        col("VERSION", "version"),
+        col("APP_VERSION", "app_version"),
+        col("DESCRIPTION", "description"),
+        col("DIGEST", "digest"),
+        col("SIZE", "size"),
+        col("CREATED", "created"),
+    ]
+}
+
+/// `NAMESPACE/CHART` split.
+fn chart_ref(chart: &str) -> anyhow::Result<(&str, &str)> {
+    match chart.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns, name))
+        }
+        _ => bail!("{chart:?} is not NAMESPACE/CHART"),
+    }
+}
+
+/// A transfer's progress on stderr, when it is a terminal and the transfer large.
+struct Progress {
+    label: String,
+    total: u64,
+    done: u64,
+    shown: bool,
+}
+
+impl Progress {
+    /// Transfers smaller than this show no progress.
+    const MIN: u64 = 1024 * 1024;
+
+    fn new(label: String, total: u64) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            label,
+            total,
+            done: 0,
+            shown: total >= Self::MIN && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn add(&mut self, n: usize) {
+        self.done += n as u64;
+        if self.shown {
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            let percent = (self.done * 100).checked_div(self.total).unwrap_or(100);
+            eprint!(
+                "\r{}: {:.1} MiB / {:.1} MiB ({percent}%)",
+                self.label,
+                mib(self.done),
+                mib(self.total)
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
+}
+
+pub async fn chart(client: &Client, command: ChartCommand) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let output = client.output();
+    match command {
+        ChartCommand::Push {
+            file,
+            namespace,
+            force,
+        } => {
+            let opened = tokio::fs::File::open(&file)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let size = opened.metadata().await?.len();
+            let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(
+                format!("pushing {}", file.display()),
+                size,
+            )));
+            let counter = progress.clone();
+            let stream = futures::stream::unfold(opened, |mut f| async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                match f.read(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some((Ok::<_, std::io::Error>(buf), f))
+                    }
+                    Err(e) => Some((Err(e), f)),
+                }
+            })
+            .inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    counter
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .add(c.len());
+                }
+            });
+            let path = format!(
+                "/api/v1/namespaces/{}/charts{}",
+                path_segment(&namespace),
+                if force { "?force=true" } else { "" }
+            );
+            let request = client
+                .request(Method::POST, &path)
+                .header("content-type", "application/gzip")
+                .header("content-length", size)
+                .body(reqwest::Body::wrap_stream(stream));
+            let stored = client.answer(request).await;
+            progress.lock().unwrap_or_else(|e| e.into_inner()).finish();
+            print_object(output, &stored?, &chart_fields());
+        }
+        ChartCommand::Pull {
+            chart,
+            version,
+            output_file,
+        } => {
+            let (ns, name) = chart_ref(&chart)?;
+            let path = format!(
+                "/api/v1/namespaces/{}/charts/{}/{}/archive",
+                path_segment(ns),
+                path_segment(name),
+                path_segment(&version)
+            );
+            let response = client
+                .request(Method::GET, &path)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("contacting {}: {e}", client.base()))?;
+            if !response.status().is_success() {
+                Client::answer_of(response).await?;
+                bail!("the server sent no archive");
+            }
+            let target = output_file
+                .unwrap_or_else(|| std::path::PathBuf::from(format!("{name}-{version}.tgz")));
+            let mut progress = Progress::new(
+                format!("pulling {name}-{version}"),
+                response.content_length().unwrap_or(0),
+            );
+            // Written beside the target and renamed: no half-written file under its name.
+            let partial = target.with_extension("tgz.part");
+            let mut out = tokio::fs::File::create(&partial).await?;
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await?;
+                progress.add(chunk.len());
+            }
+            tokio::io::AsyncWriteExt::flush(&mut out).await?;
+            drop(out);
+            tokio::fs::rename(&partial, &target).await?;
+            progress.finish();
+            println!("{}", target.display());
+        }
+        ChartCommand::List {
+            namespace,
+            chart,
+            page,
+        } => {
+            let base = match &chart {
+                Some(c) => format!(
+                    "/api/v1/namespaces/{}/charts/{}",
+                    path_segment(&namespace),
+                    path_segment(c)
+                ),
+                None => format!("/api/v1/namespaces/{}/charts", path_segment(&namespace)),
+            };
+            let listing = client
+                .api(
+                    Method::GET,
+                    &format!("{base}{}", query(&page_pairs(&page))),
+                    None,
+                )
+                .await?;
+            print_listing(output, &listing, &chart_fields());
+        }
+        ChartCommand::Show { chart, version } => {
+            let (ns, name) = chart_ref(&chart)?;
+            let got = client
+                .api(
+                    Method::GET,
+                    &format!(
+                        "/api/v1/namespaces/{}/charts/{}/{}",
+                        path_segment(ns),
+                        path_segment(name),
+                        path_segment(&version)
+                    ),
+                    None,
+                )
+                .await?;
+            print_object(output, &got, &chart_fields());
+        }
+        ChartCommand::Delete { chart, version } => {
+            let (ns, name) = chart_ref(&chart)?;
+            let mut path = format!(
+                "/api/v1/namespaces/{}/charts/{}",
+                path_segment(ns),
+                path_segment(name)
+            );
+            if let Some(v) = &version {
+                path.push('/');
+                path.push_str(&path_segment(v));
+            }
+            client.api(Method::DELETE, &path, None).await?;
+            match version {
+                Some(v) => println!("deleted {chart} {v}"),
+                None => println!("deleted {chart}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -5,7 +5,8 @@
 //! charts served byte for byte at `/chartrepo/<name>`, an unchanged upstream answered by its
 //! ETag, a version gone upstream marked (and kept), wrong credentials and a dead upstream
 //! recorded without losing what was mirrored, rename, list filters and delete. The mirror
-//! runs on the embedded default and on PostgreSQL + S3.
+//! runs on the embedded default and on PostgreSQL + S3. And `berth chart` over the native
+//! chart API.
 
 mod support;
 
@@ -481,4 +482,65 @@ async fn mirror_on_postgres_and_s3() {
         scenario(&support::scale_out_env(&s3, &url)).await;
     })
     .await;
+}
+
+/// `berth chart`: push a .tgz, list, show, pull it back byte for byte, delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start_with_env(&dir.path().join("data"), &env(&[]));
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/v1/namespaces", berth.url()),
+        Some(json!({"name": "apps"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let archive = chart("web", "1.2.3");
+    let file = dir.path().join("web-1.2.3.tgz");
+    std::fs::write(&file, &archive).unwrap();
+    let cli = |args: &[&str]| {
+        let (ok, out, err) = support::berth_cli(&berth, ADMIN_PASSWORD, args, None);
+        assert!(ok, "berth {args:?}: {err}");
+        out
+    };
+    let out = cli(&["chart", "push", file.to_str().unwrap(), "apps"]);
+    assert!(
+        out.contains("1.2.3") && out.contains(&sha256_hex(&archive)),
+        "{out}"
+    );
+    let (ok, _, err) = support::berth_cli(
+        &berth,
+        ADMIN_PASSWORD,
+        &["chart", "push", file.to_str().unwrap(), "apps"],
+        None,
+    );
+    assert!(!ok && err.contains("409"), "{err}");
+    cli(&["chart", "push", "--force", file.to_str().unwrap(), "apps"]);
+    let out = cli(&["chart", "list", "apps"]);
+    assert!(out.contains("web") && out.contains("Total: 1"), "{out}");
+    let out = cli(&["--output", "json", "chart", "show", "apps/web", "1.2.3"]);
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["metadata"]["description"], "web for the mirror test");
+    let pulled = dir.path().join("pulled.tgz");
+    cli(&[
+        "chart",
+        "pull",
+        "apps/web",
+        "1.2.3",
+        "-f",
+        pulled.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&pulled).unwrap(), archive);
+    let (ok, _, err) = support::berth_cli(
+        &berth,
+        ADMIN_PASSWORD,
+        &["chart", "pull", "apps/web", "9.9.9"],
+        None,
+    );
+    assert!(!ok && err.contains("404"), "{err}");
+    let out = cli(&["chart", "delete", "apps/web", "1.2.3"]);
+    assert!(out.contains("deleted apps/web 1.2.3"), "{out}");
+    let out = cli(&["chart", "list", "apps"]);
+    assert!(out.contains("Total: 0"), "{out}");
 }
