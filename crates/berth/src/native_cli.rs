@@ -1870,6 +1870,9 @@ pub async fn k8s_repo(client: &Client, command: K8sRepoCommand) -> anyhow::Resul
             if let Some(n) = new_name {
                 body.insert("name".into(), json!(n));
             }
+            if body.is_empty() {
+                bail!("nothing to change: give --url or --name");
+            }
             let updated = client
                 .api(Method::PUT, &path(&name), Some(Value::Object(body)))
                 .await?;
