@@ -172,6 +172,11 @@ impl HelmRepoService {
         }
     }
 
+    /// The interval of repositories without their own.
+    pub fn default_interval(&self) -> Duration {
+        self.config.default_interval
+    }
+
     fn interval(&self, row: &HelmRepoRow) -> Duration {
         row.sync_interval_secs
             .map_or(self.config.default_interval, |s| {

@@ -57,8 +57,8 @@ pub use upstream::{
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
-/// How often the Helm repository scheduler looks for repositories due for a sync (a
-/// created or changed repository wakes it at once).
+/// How often the Helm repository scheduler looks for repositories due for a sync, at the
+/// most (a shorter global interval: that); a created or changed repository wakes it at once.
 const HELM_SYNC_TICK: Duration = Duration::from_secs(30);
 
 /// How the services behave.
@@ -266,6 +266,7 @@ impl Services {
         };
         let helm_sync = {
             let services = self.clone();
+            let tick = HELM_SYNC_TICK.min(services.helm_repos.default_interval());
             let mut shutdown = shutdown_helm;
             tokio::spawn(async move {
                 loop {
@@ -276,7 +277,7 @@ impl Services {
                         tracing::warn!(error = %e, "syncing Helm repositories failed");
                     }
                     tokio::select! {
-                        _ = services.helm_repos.wait(HELM_SYNC_TICK) => {}
+                        _ = services.helm_repos.wait(tick) => {}
                         _ = shutdown.changed() => {}
                     }
                 }

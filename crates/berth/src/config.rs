@@ -443,8 +443,8 @@ impl Config {
         {
             bail!("the remotes.*_timeout_secs must be positive");
         }
-        if r.helm_sync_interval_secs < 60 {
-            bail!("remotes.helm_sync_interval_secs must be at least 60");
+        if r.helm_sync_interval_secs == 0 {
+            bail!("remotes.helm_sync_interval_secs must be positive");
         }
         for registry in &r.insecure_registries {
             if !berth_service::valid_registry_host(registry)

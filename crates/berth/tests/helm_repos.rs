@@ -544,3 +544,288 @@ async fn chart_commands() {
     let out = cli(&["chart", "list", "apps"]);
     assert!(out.contains("Total: 0"), "{out}");
 }
+
+/// A static file server holding a Helm repository built here (`python3 -m http.server`),
+/// whose log tells how often each archive was fetched.
+struct StaticRepo {
+    root: tempfile::TempDir,
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    url: String,
+}
+
+impl StaticRepo {
+    fn start() -> StaticRepo {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("charts")).unwrap();
+        let log = root.path().join("access.log");
+        let port = support::free_port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .arg("--directory")
+            .arg(root.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("python3 -m http.server");
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "http.server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        StaticRepo {
+            root,
+            child,
+            log,
+            url,
+        }
+    }
+
+    /// Writes the archives and an index.yaml listing them; `digests` overrides an entry's
+    /// digest (a corrupt index), `absolute` lists the URL in full instead of relative.
+    fn publish(&self, charts: &[(&str, &str, &[u8])], bad_digest: Option<&str>) {
+        let mut index = String::from("apiVersion: v1\nentries:\n");
+        let mut by_name: std::collections::BTreeMap<&str, Vec<(&str, &[u8])>> = Default::default();
+        for (name, version, archive) in charts {
+            by_name.entry(name).or_default().push((version, archive));
+        }
+        for (name, versions) in by_name {
+            index.push_str(&format!("  {name}:\n"));
+            for (version, archive) in versions {
+                let file = format!("{name}-{version}.tgz");
+                std::fs::write(self.root.path().join("charts").join(&file), archive).unwrap();
+                let digest = if bad_digest == Some(name) {
+                    "0".repeat(64)
+                } else {
+                    sha256_hex(archive)
+                };
+                // Every other chart by absolute URL, the rest relative.
+                let url = if name.len() % 2 == 0 {
+                    format!("{}/charts/{file}", self.url)
+                } else {
+                    format!("charts/{file}")
+                };
+                index.push_str(&format!(
+                    "  - apiVersion: v2\n    name: {name}\n    version: {version}\n    digest: {digest}\n    urls:\n    - {url}\n"
+                ));
+            }
+        }
+        index.push_str("generated: \"2026-12-03T00:00:00Z\"\n");
+        std::fs::write(self.root.path().join("index.yaml"), index).unwrap();
+    }
+
+    /// How many times `path` was fetched.
+    fn fetches(&self, path: &str) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.matches(&format!("\"GET {path} HTTP")).count()
+    }
+}
+
+impl Drop for StaticRepo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls a repository until `done` says so (or 30 s pass); returns the last answer.
+async fn wait_for(base: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, got) = call(
+            reqwest::Method::GET,
+            &format!("{base}/api/repos/{id}"),
+            None,
+        )
+        .await;
+        if done(&got) || started.elapsed() > Duration::from_secs(30) {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A static Helm repository with relative and absolute URLs and one corrupt digest; the
+/// seed's requests as written; the schedule picking up an upstream change with no sync
+/// asked for (a 1-second interval); and, with `replicas`, two replicas on one database
+/// syncing at once: each new archive is fetched once.
+async fn static_scenario(mirror_env: &[(String, String)], replicas: bool) {
+    let statics = StaticRepo::start();
+    let (g1, d1, e1) = (
+        chart("gamma", "1.0.0"),
+        chart("delta", "1.0.0"),
+        chart("eps", "1.0.0"),
+    );
+    statics.publish(
+        &[
+            ("gamma", "1.0.0", &g1),
+            ("delta", "1.0.0", &d1),
+            ("eps", "1.0.0", &e1),
+        ],
+        Some("eps"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut extra = mirror_env.to_vec();
+    extra.push(("BERTH__REMOTES__HELM_SYNC_INTERVAL_SECS".into(), "1".into()));
+    let a = Berth::start_with_env(&dir.path().join("a"), &env(&extra));
+    let b = replicas.then(|| Berth::start_with_env(&dir.path().join("b"), &env(&extra)));
+    let base = a.url();
+
+    // The seed's create: synced by the scheduler; the corrupt version is named, the rest
+    // mirrored.
+    let (status, created) = call(
+        reqwest::Method::POST,
+        &format!("{base}/api/repos"),
+        Some(json!({"name": "bitnami", "type": "external", "url": statics.url})),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let got = wait_for(&base, &id, |r| r["sync"]["charts"] == 2).await;
+    assert_eq!(got["sync"]["status"], "failed", "{got}");
+    assert!(
+        got["sync"]["error"].as_str().unwrap().contains("eps 1.0.0"),
+        "{got}"
+    );
+    let served: Vec<String> = index(&a, "bitnami")
+        .await
+        .into_iter()
+        .map(|(n, v, _)| format!("{n}-{v}"))
+        .collect();
+    assert_eq!(served, ["delta-1.0.0", "gamma-1.0.0"]);
+
+    // Upstream fixes its index and adds a version: the schedule mirrors it unasked.
+    let g2 = chart("gamma", "1.1.0");
+    statics.publish(
+        &[
+            ("gamma", "1.0.0", &g1),
+            ("gamma", "1.1.0", &g2),
+            ("delta", "1.0.0", &d1),
+            ("eps", "1.0.0", &e1),
+        ],
+        None,
+    );
+    let got = wait_for(&base, &id, |r| r["sync"]["charts"] == 4).await;
+    assert_eq!(
+        (&got["sync"]["status"], &got["sync"]["charts"]),
+        (&json!("ok"), &json!(4)),
+        "{got}"
+    );
+    assert_eq!(
+        statics.fetches("/charts/gamma-1.0.0.tgz"),
+        1,
+        "mirrored once, then kept"
+    );
+
+    // Two replicas asked to sync at once: one sync runs; each new archive is fetched once.
+    if let Some(b) = &b {
+        let g3 = chart("gamma", "1.2.0");
+        statics.publish(
+            &[
+                ("gamma", "1.0.0", &g1),
+                ("gamma", "1.1.0", &g2),
+                ("gamma", "1.2.0", &g3),
+                ("delta", "1.0.0", &d1),
+                ("eps", "1.0.0", &e1),
+            ],
+            None,
+        );
+        let sync = |url: String| async move {
+            call(
+                reqwest::Method::POST,
+                &format!("{url}/api/repos/bitnami/sync"),
+                None,
+            )
+            .await
+        };
+        let ((sa, ba), (sb, bb)) = tokio::join!(sync(a.url()), sync(b.url()));
+        for (s, body) in [(sa, &ba), (sb, &bb)] {
+            assert!(s == 200 || s == 429, "{s} {body}");
+        }
+        let got = wait_for(&base, &id, |r| r["sync"]["charts"] == 5).await;
+        assert_eq!(got["sync"]["charts"], 5, "{got}");
+        assert_eq!(
+            statics.fetches("/charts/gamma-1.2.0.tgz"),
+            1,
+            "fetched once across replicas"
+        );
+        assert_eq!(
+            index(b, "bitnami").await.len(),
+            5,
+            "the other replica serves it too"
+        );
+    }
+
+    // The seed's update and list, as written.
+    let (status, updated) = call(
+        reqwest::Method::PUT,
+        &format!("{base}/api/repos/{id}"),
+        Some(json!({"name": "bitnami-new", "url": statics.url})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["name"], "bitnami-new");
+    let (status, listed) = call(
+        reqwest::Method::GET,
+        &format!("{base}/api/repos?details=false&limit=20&offset=0&type=external"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["total"], 1);
+    let item = &listed["repos"][0];
+    let mut keys: Vec<&str> = item
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "is_public",
+            "name",
+            "project_domain",
+            "release_count",
+            "type",
+            "url"
+        ],
+        "details=false: the seed's fields"
+    );
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        &format!("{base}/api/repos/bitnami-new"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_repository_on_the_embedded_default() {
+    static_scenario(&[], false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_repository_with_two_replicas_on_postgres_and_s3() {
+    let Some(s3) = berth_storage::testing::s3_config("helm-repos-static") else {
+        return;
+    };
+    berth_meta::testing::with_fresh_database("helm_repos_static", move |url| async move {
+        static_scenario(&support::scale_out_env(&s3, &url), true).await;
+    })
+    .await;
+}
