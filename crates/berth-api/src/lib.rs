@@ -11,6 +11,7 @@ pub mod drain;
 pub mod helm;
 pub mod native;
 pub mod oci;
+pub mod spaces;
 pub mod token;
 
 use std::sync::Arc;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dockercloud::router())
         .merge(bkrepo::router())
         .merge(helm::router())
+        .merge(spaces::router())
         .merge(native::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
