@@ -529,7 +529,11 @@ async fn get_metadata(ctx: &Ctx<'_>, v: &VersionPath) -> SpacesResult<Response> 
 
 async fn update_metadata(ctx: &Ctx<'_>, v: &VersionPath, body: Body) -> SpacesResult<Response> {
     ctx.authorize(&v.space, Level::Write).await?;
-    let metadata = json_object(ctx, body, "body").await?;
+    let mut metadata = json_object(ctx, body, "body").await?;
+    // The empty list the metadata endpoints show for a chart without dependencies.
+    if metadata.get("dependencies") == Some(&Value::Array(Vec::new())) {
+        metadata.remove("dependencies");
+    }
     let stored = ctx
         .charts()
         .update_metadata(ctx.caller, &v.space, &v.chart, &v.version, metadata)
