@@ -779,6 +779,48 @@ async fn charts_and_versions(reg: TestRegistry) {
     let tags = reg.admin_get("/v2/team/web/tags/list").await;
     assert_eq!(tags.status, StatusCode::OK, "{}", tags.text());
 
+    // Over the chart size limit (10 MiB and the form's overhead): 413 before reading it all.
+    let huge = vec![0u8; 10 * 1024 * 1024 + 65 * 1024];
+    reg.send_chart(Method::POST, "team", "web", "5.0.0", &huge, Some(&a))
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE, "ReasonRequest");
+
+    // A version with build metadata (`+`, percent-encoded in the path; `_` in its OCI tag).
+    let built = chart("v2", "cache", "0.2.0+build.7", "", &[]);
+    reg.send_chart(
+        Method::POST,
+        "team",
+        "cache",
+        "0.2.0%2Bbuild.7",
+        &built,
+        Some(&a),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    assert_eq!(
+        reg.admin_get("/api/v1/spaces/team/charts/cache/versions")
+            .await
+            .names()
+            .1,
+        ["0.1.0", "0.2.0+build.7"]
+    );
+    assert_eq!(
+        reg.download("team", "cache", "0.2.0%2Bbuild.7").await,
+        Bytes::from(built)
+    );
+    let tag = reg
+        .admin_get("/v2/team/cache/manifests/0.2.0_build.7")
+        .await;
+    assert_eq!(tag.status, StatusCode::OK, "{}", tag.text());
+    reg.call(
+        Method::DELETE,
+        "/api/v1/spaces/team/charts/cache/versions/0.2.0%2Bbuild.7",
+        Some(&a),
+        None,
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+
     // Delete a version, then a chart.
     reg.call(
         Method::DELETE,
