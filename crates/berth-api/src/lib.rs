@@ -12,6 +12,7 @@ pub mod helm;
 pub mod helmrepos;
 pub mod native;
 pub mod oci;
+pub mod spaces;
 pub mod swr;
 pub mod token;
 
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(helm::router())
         .merge(helmrepos::router())
         .merge(swr::router())
+        .merge(spaces::router())
         .merge(native::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

@@ -3796,6 +3796,10 @@ const SELF_SERVICE: [(&str, &str); 4] = [
     ("DELETE", "/api/v1/users/{name}/keys/{access_key}"),
 ];
 
+/// Routes that delete the matrix's own namespace with everything in it (they refuse
+/// nothing once allowed); `tests/spaces.rs` checks who may use them.
+const DESTRUCTIVE: [(&str, &str); 1] = [("DELETE", "/api/v1/spaces/{space}")];
+
 fn matrix_rows() -> Vec<Row> {
     use Method as M;
     use Need::*;
@@ -4102,6 +4106,85 @@ fn matrix_rows() -> Vec<Row> {
             "/api/v1/namespaces/mx/charts/base/1.0.0/archive",
             Read,
         ),
+        // ---- helm-registry spaces (seed 002) ----
+        row(M::GET, "/api/v1/spaces", "/api/v1/spaces", Anyone),
+        row(M::POST, "/api/v1/spaces", "/api/v1/spaces?space=sp{i}", Admin),
+        row(M::GET, "/api/v1/spaces/{space}/charts", "/api/v1/spaces/mx/charts", Read),
+        row(M::POST, "/api/v1/spaces/{space}/charts", "/api/v1/spaces/mx/charts", Write).body(
+            r#"{"save": {"chart": "orc{i}", "version": "1.0.0", "description": "d"},
+                "configs": {"package": {"independent": true, "space": "mx", "chart": "base", "version": "1.0.0"}, "_config": {"a": 2}}}"#,
+        ),
+        row(M::DELETE, "/api/v1/spaces/{space}/charts/{chart}", "/api/v1/spaces/mx/charts/sd{i}", Write)
+            .prep(Prep::Chart("sd{i}")),
+        row(M::GET, "/api/v1/spaces/{space}/charts/{chart}/versions", "/api/v1/spaces/mx/charts/base/versions", Read),
+        row(
+            M::GET,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}",
+            "/api/v1/spaces/mx/charts/base/versions/1.0.0",
+            Read,
+        ),
+        row(
+            M::POST,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}",
+            "/api/v1/spaces/mx/charts/up{i}/versions/1.0.0",
+            Write,
+        )
+        .body("{multipart:up{i}}"),
+        row(
+            M::PUT,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}",
+            "/api/v1/spaces/mx/charts/base/versions/1.0.0",
+            Write,
+        )
+        .body("{multipart:base}"),
+        row(
+            M::DELETE,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}",
+            "/api/v1/spaces/mx/charts/sv{i}/versions/1.0.0",
+            Write,
+        )
+        .prep(Prep::Chart("sv{i}")),
+        row(M::GET, "/api/v1/spaces/{space}/metadata", "/api/v1/spaces/mx/metadata", Read),
+        row(M::GET, "/api/v1/spaces/{space}/metadata/latest", "/api/v1/spaces/mx/metadata/latest", Read),
+        row(M::GET, "/api/v1/spaces/{space}/charts/{chart}/metadata", "/api/v1/spaces/mx/charts/base/metadata", Read),
+        row(
+            M::GET,
+            "/api/v1/spaces/{space}/charts/{chart}/metadata/latest",
+            "/api/v1/spaces/mx/charts/base/metadata/latest",
+            Read,
+        ),
+        row(
+            M::GET,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}/manifests/metadata",
+            "/api/v1/spaces/mx/charts/base/versions/1.0.0/manifests/metadata",
+            Read,
+        ),
+        row(
+            M::PUT,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}/manifests/metadata",
+            "/api/v1/spaces/mx/charts/base/versions/1.0.0/manifests/metadata",
+            Write,
+        )
+        .body(r#"{"apiVersion": "v2", "name": "base", "version": "1.0.0", "description": "by {i}"}"#),
+        row(
+            M::GET,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}/manifests/values",
+            "/api/v1/spaces/mx/charts/base/versions/1.0.0/manifests/values",
+            Read,
+        ),
+        row(
+            M::PUT,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}/manifests/values",
+            "/api/v1/spaces/mx/charts/base/versions/1.0.0/manifests/values",
+            Write,
+        )
+        .body(r#"{"a": {i}}"#),
+        row(
+            M::GET,
+            "/api/v1/spaces/{space}/charts/{chart}/versions/{version}/manifests/requirements",
+            "/api/v1/spaces/mx/charts/base/versions/1.0.0/manifests/requirements",
+            Read,
+        ),
         // ---- Helm repositories (seed 000) ----
         row(M::GET, "/api/repos", "/api/repos", Anyone),
         row(M::POST, "/api/repos", "/api/repos", Admin).body(r#"{"name": "hr{i}"}"#),
@@ -4395,8 +4478,21 @@ async fn permission_matrix(reg: TestRegistry) {
             if let Some(second) = uri.match_indices('?').nth(1).map(|(at, _)| at) {
                 uri.replace_range(second..=second, "&");
             }
+            let mut content_type = None;
             let body: Vec<u8> = if row.body == "{chart}" {
                 chart_tgz(&format!("c{i}"), "1.0.0")
+            } else if let Some(name) = row
+                .body
+                .strip_prefix("{multipart:")
+                .and_then(|b| b.strip_suffix('}'))
+            {
+                // helm-registry's upload: the archive as the form field `chartfile`.
+                let name = fill(name, "", "", "");
+                let mut form = b"--matrix\r\nContent-Disposition: form-data; name=\"chartfile\"; filename=\"c.tgz\"\r\nContent-Type: application/gzip\r\n\r\n".to_vec();
+                form.extend(chart_tgz(&name, "1.0.0"));
+                form.extend(b"\r\n--matrix--\r\n");
+                content_type = Some("multipart/form-data; boundary=matrix");
+                form
             } else {
                 fill(row.body, &art, &art_blob, &upload).into_bytes()
             };
@@ -4404,7 +4500,9 @@ async fn permission_matrix(reg: TestRegistry) {
             if let Some(auth) = auth {
                 headers.push(("authorization", auth));
             }
-            if body.starts_with(b"{") || body.starts_with(b"[") {
+            if let Some(t) = content_type {
+                headers.push(("content-type", t));
+            } else if body.starts_with(b"{") || body.starts_with(b"[") {
                 let media = if row.template.contains("/manifests/") {
                     OCI_MANIFEST
                 } else {
@@ -4472,9 +4570,12 @@ async fn permission_matrix(reg: TestRegistry) {
         berth_api::swr::endpoint::ROUTES,
         berth_api::dockercloud::endpoint::ROUTES,
         berth_api::helmrepos::ROUTES,
+        berth_api::spaces::endpoint::ROUTES,
     ] {
         for (method, template) in routes {
-            if !covered.contains(&(method.to_string(), template.to_string())) {
+            if !covered.contains(&(method.to_string(), template.to_string()))
+                && !DESTRUCTIVE.contains(&(*method, *template))
+            {
                 missing.push(format!("{method} {template}"));
             }
         }

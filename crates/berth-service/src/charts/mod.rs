@@ -7,6 +7,7 @@
 
 pub mod archive;
 mod index;
+pub mod orchestrate;
 
 use std::sync::Arc;
 
