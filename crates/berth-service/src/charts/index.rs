@@ -339,7 +339,11 @@ mod tests {
             generation: 9,
             ..at
         };
-        assert!(cache.render_keys("ns", later, vec![moved], Vec::new()).is_none());
+        assert!(
+            cache
+                .render_keys("ns", later, vec![moved], Vec::new())
+                .is_none()
+        );
         let next = ChartGeneration {
             generation: 4,
             ..at
