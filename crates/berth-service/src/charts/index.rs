@@ -61,8 +61,11 @@ pub(crate) struct IndexCache {
 }
 
 impl IndexCache {
-    /// More cached entries than this and the fragment cache starts over (a bound on memory).
-    const MAX_FRAGMENTS: usize = 500_000;
+    /// More cached entries than this (about 1 KiB each) and the fragment cache starts over:
+    /// a bound on memory.
+    const MAX_FRAGMENTS: usize = 100_000;
+    /// Rendered indexes kept at most (one per namespace): beyond, the cache starts over.
+    const MAX_INDEXES: usize = 256;
 
     pub(crate) fn get(&self, namespace: &str, at: ChartGeneration) -> Option<Arc<RenderedIndex>> {
         let indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
@@ -200,6 +203,9 @@ impl IndexCache {
                 Some(newer.clone())
             }
             _ => {
+                if indexes.len() >= Self::MAX_INDEXES && !indexes.contains_key(namespace) {
+                    indexes.clear();
+                }
                 indexes.insert(namespace.to_owned(), (at, index.clone()));
                 Some(index)
             }
