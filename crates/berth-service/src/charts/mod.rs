@@ -311,13 +311,14 @@ impl ChartService {
         self.version_in(&ns, &chart.name, &chart.version).await
     }
 
-    /// Adds (or replaces) the provenance file of a version that exists. The file names its
-    /// chart: its signed block holds the chart's Chart.yaml.
+    /// Adds the provenance file of a version that exists (replaces one only with `force`).
+    /// The file names its chart: its signed block holds the chart's Chart.yaml.
     pub async fn upload_provenance(
         &self,
         caller: &Caller,
         namespace: &str,
         provenance: Bytes,
+        force: bool,
     ) -> Result<ChartVersion> {
         if provenance.len() as u64 > self.limits.max_provenance_bytes {
             return Err(ServiceError::TooLarge {
@@ -333,6 +334,11 @@ impl ChartService {
         })?;
         self.authorize(caller, namespace, Level::Write).await?;
         let current = self.get(caller, namespace, &name, &version).await?;
+        if current.provenance.is_some() && !force {
+            return Err(ServiceError::AlreadyExists(Entity::Chart(format!(
+                "{name}-{version}.tgz.prov"
+            ))));
+        }
         let repo = self
             .repositories
             .open_existing(caller, &current.repository, berth_core::Action::Push)
