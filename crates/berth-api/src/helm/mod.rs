@@ -125,7 +125,7 @@ fn serve_index(index: &RenderedIndex, form: IndexForm, headers: &HeaderMap) -> R
         let body = match (form, gzip) {
             (IndexForm::Yaml, false) => index.yaml.clone(),
             (IndexForm::Yaml, true) => index.yaml_gzip(),
-            (IndexForm::Json, false) => index.json.clone(),
+            (IndexForm::Json, false) => index.json(),
             (IndexForm::Json, true) => index.json_gzip(),
         };
         let content_type = match form {

@@ -20,21 +20,58 @@ pub struct RenderedIndex {
     /// A strong validator: the namespace's id and chart generation.
     pub etag: String,
     pub yaml: Bytes,
-    pub json: Bytes,
     /// How many chart versions it lists.
     pub versions: usize,
+    /// The entries in order, each with its chart's name, for the JSON form (joined on first
+    /// use: most clients only ever ask for the YAML).
+    parts: Vec<(Arc<str>, Arc<Fragment>)>,
+    generated: String,
+    json: OnceLock<Bytes>,
     yaml_gz: OnceLock<Bytes>,
     json_gz: OnceLock<Bytes>,
 }
 
 impl RenderedIndex {
+    /// The same index as JSON.
+    pub fn json(&self) -> Bytes {
+        self.json.get_or_init(|| self.join_json()).clone()
+    }
+
+    fn join_json(&self) -> Bytes {
+        let bytes: usize = self.parts.iter().map(|(_, f)| f.json.len() + 1).sum();
+        let mut json = String::with_capacity(bytes + 64);
+        json.push_str("{\"apiVersion\":\"v1\",\"entries\":{");
+        let mut current: Option<&str> = None;
+        for (name, fragment) in &self.parts {
+            if current != Some(&**name) {
+                if current.is_some() {
+                    json.push_str("],");
+                }
+                json.push('"');
+                json.push_str(name);
+                json.push_str("\":[");
+                current = Some(name);
+            } else {
+                json.push(',');
+            }
+            json.push_str(&fragment.json);
+        }
+        if current.is_some() {
+            json.push(']');
+        }
+        json.push_str("},\"generated\":\"");
+        json.push_str(&self.generated);
+        json.push_str("\"}");
+        Bytes::from(json)
+    }
+
     /// The YAML gzip-compressed (compressed on first use, then kept).
     pub fn yaml_gzip(&self) -> Bytes {
         self.yaml_gz.get_or_init(|| gzip(&self.yaml)).clone()
     }
 
     pub fn json_gzip(&self) -> Bytes {
-        self.json_gz.get_or_init(|| gzip(&self.json)).clone()
+        self.json_gz.get_or_init(|| gzip(&self.json())).clone()
     }
 }
 
@@ -149,47 +186,39 @@ impl IndexCache {
         drop(fragments);
         let bytes: usize = parts.iter().map(|f| f.yaml.len() + 8).sum();
         let mut yaml = String::with_capacity(bytes + 64);
-        let mut json = String::with_capacity(bytes + 64);
         yaml.push_str("apiVersion: v1\nentries:");
-        json.push_str("{\"apiVersion\":\"v1\",\"entries\":{");
         if keys.is_empty() {
             yaml.push_str(" {}");
         }
         yaml.push('\n');
-        let mut current: Option<&str> = None;
-        for (k, fragment) in keys.iter().zip(&parts) {
-            if current != Some(k.name.as_str()) {
-                if current.is_some() {
-                    json.push_str("],");
+        let mut named: Vec<(Arc<str>, Arc<Fragment>)> = Vec::with_capacity(parts.len());
+        let mut current: Option<Arc<str>> = None;
+        for (k, fragment) in keys.iter().zip(parts) {
+            let name = match &current {
+                Some(name) if **name == *k.name => name.clone(),
+                _ => {
+                    // Chart names are [a-z0-9._-]: plain YAML and JSON keys.
+                    yaml.push_str("  ");
+                    yaml.push_str(&k.name);
+                    yaml.push_str(":\n");
+                    let name: Arc<str> = Arc::from(k.name.as_str());
+                    current = Some(name.clone());
+                    name
                 }
-                // Chart names are [a-z0-9._-]: plain YAML and JSON keys.
-                yaml.push_str("  ");
-                yaml.push_str(&k.name);
-                yaml.push_str(":\n");
-                json.push('"');
-                json.push_str(&k.name);
-                json.push_str("\":[");
-                current = Some(k.name.as_str());
-            } else {
-                json.push(',');
-            }
+            };
             yaml.push_str(&fragment.yaml);
-            json.push_str(&fragment.json);
-        }
-        if current.is_some() {
-            json.push(']');
+            named.push((name, fragment));
         }
         yaml.push_str("generated: \"");
         yaml.push_str(&generated);
         yaml.push_str("\"\n");
-        json.push_str("},\"generated\":\"");
-        json.push_str(&generated);
-        json.push_str("\"}");
         let index = Arc::new(RenderedIndex {
             etag: format!("\"{}-{}\"", at.namespace_id, at.generation),
             yaml: Bytes::from(yaml),
-            json: Bytes::from(json),
             versions: keys.len(),
+            parts: named,
+            generated,
+            json: OnceLock::new(),
             yaml_gz: OnceLock::new(),
             json_gz: OnceLock::new(),
         });
@@ -310,7 +339,7 @@ mod tests {
         );
         assert_eq!(index.etag, "\"1-3\"");
         let yaml: serde_json::Value = serde_yaml::from_slice(&index.yaml).unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&index.json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&index.json()).unwrap();
         assert_eq!(yaml, json);
         assert_eq!(yaml["apiVersion"], "v1");
         let web = yaml["entries"]["web"].as_array().unwrap();
@@ -364,7 +393,7 @@ mod tests {
         let empty = cache.render("other", next, Vec::new());
         let yaml: serde_json::Value = serde_yaml::from_slice(&empty.yaml).unwrap();
         assert_eq!(yaml["entries"], serde_json::json!({}));
-        let json: serde_json::Value = serde_json::from_slice(&empty.json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&empty.json()).unwrap();
         assert_eq!(json["entries"], serde_json::json!({}));
     }
 }
