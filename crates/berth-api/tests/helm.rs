@@ -386,7 +386,7 @@ async fn chartmuseum_upload_index_download_delete(reg: TestRegistry) {
     let r = reg
         .upload("/chartrepo/team/api/charts", &one, Some(&writer))
         .await;
-    assert!(r.error(StatusCode::CONFLICT).contains("exists"));
+    assert_eq!(r.error(StatusCode::CONFLICT), "file already exists");
     let r = reg
         .upload("/chartrepo/team/api/charts?force", &one, Some(&writer))
         .await;
@@ -604,6 +604,25 @@ async fn chartmuseum_upload_index_download_delete(reg: TestRegistry) {
         .get("/chartrepo/team/charts/demo-0.1.0.tgz.prov", Some(&reader))
         .await;
     assert_eq!(r.text(), prov_one);
+    // Again: 409, unless ?force.
+    let r = reg
+        .raw(
+            Method::POST,
+            "/chartrepo/team/api/prov",
+            &[("authorization", &writer)],
+            prov_one.clone(),
+        )
+        .await;
+    assert_eq!(r.error(StatusCode::CONFLICT), "file already exists");
+    let r = reg
+        .raw(
+            Method::POST,
+            "/chartrepo/team/api/prov?force",
+            &[("authorization", &writer)],
+            prov_one.clone(),
+        )
+        .await;
+    assert_eq!(r.ok(StatusCode::CREATED), json!({"saved": true}));
     let r = reg
         .raw(
             Method::POST,

@@ -278,6 +278,18 @@ pub struct ChartRow {
     pub created_at: i64,
 }
 
+/// What identifies a stored chart version's rendering: enough to list and order it and to
+/// tell whether a cached rendering of it is current (its manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartKey {
+    pub repository: RepoId,
+    pub tag: String,
+    pub name: String,
+    pub version: String,
+    pub manifest: String,
+    pub created_at: i64,
+}
+
 /// A namespace's charts as of one generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChartGeneration {
@@ -303,6 +315,17 @@ pub trait ChartStore: Send + Sync + 'static {
         name: &str,
         version: &str,
     ) -> Result<Option<ChartRow>>;
+
+    /// The keys of every chart version of the namespace (no metadata: cheap at any size).
+    async fn list_chart_keys(&self, namespace_id: i64) -> Result<Vec<ChartKey>>;
+
+    /// The chart versions of the namespace among `keys` (repository, tag); missing ones are
+    /// left out.
+    async fn get_charts(
+        &self,
+        namespace_id: i64,
+        keys: &[(RepoId, String)],
+    ) -> Result<Vec<ChartRow>>;
 }
 
 /// A stored manifest as served.

@@ -4,7 +4,9 @@
 //! `/chartrepo/<ns>/index.yaml`, `helm repo add` + `repo update` + `search repo` + `pull` +
 //! `template` + `install --dry-run=client` + `dependency update` against `/chartrepo/<ns>`,
 //! and a ChartMuseum upload with `curl --data-binary` pulled back with `helm pull oci://`.
-//! helm runs with its config, cache and data in a temporary directory.
+//! helm runs with its config, cache and data in a temporary directory. Once on the embedded
+//! configuration, once on two replicas sharing PostgreSQL and S3 (push through one, the
+//! classic repository and ChartMuseum through the other).
 //!
 //! Without helm the test skips, loudly; under CI (`CI` set) it fails instead.
 
@@ -87,8 +89,8 @@ fn new_chart(helm: &Helm, name: &str, version: &str, extra: &str) -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn helm_over_oci_classic_repository_and_chartmuseum() {
+/// helm, or `None` (a loud skip) where there is none; under CI a missing helm fails.
+fn helm_or_skip() -> Option<PathBuf> {
     let Some(bin) = helm_bin() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -100,24 +102,88 @@ async fn helm_over_oci_classic_repository_and_chartmuseum() {
              `source .ci/helm.sh` once)\n\
              ################################################################"
         );
+        return None;
+    };
+    Some(bin)
+}
+
+fn auth_env() -> Vec<(String, String)> {
+    vec![
+        ("BERTH__AUTH__ENABLED".to_owned(), "true".to_owned()),
+        (
+            "BERTH__AUTH__ADMIN_PASSWORD".to_owned(),
+            PASSWORD.to_owned(),
+        ),
+    ]
+}
+
+/// The embedded configuration: one berth on files and SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_over_oci_classic_repository_and_chartmuseum() {
+    let Some(bin) = helm_or_skip() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("helm");
+    let berth = Berth::start_with_env(&tmp.path().join("data"), &auth_env());
+    scenario(&bin, tmp.path(), &berth, &berth).await;
+}
+
+/// Two replicas on PostgreSQL and S3: helm pushes through one and reads the classic
+/// repository through the other (which sees each change on its next request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_against_two_replicas_on_s3_and_postgres() {
+    let Some(bin) = helm_or_skip() else {
+        return;
+    };
+    let Some(s3) = berth_storage::testing::s3_config("helm_blackbox") else {
+        return;
+    };
+    berth_meta::testing::with_fresh_database("helm_blackbox", move |url| async move {
+        let mut env = auth_env();
+        env.extend(scale_out_env(&s3, &url));
+        let tmp = tempfile::tempdir().unwrap();
+        let a = Berth::start_with_env(&tmp.path().join("a"), &env);
+        let b = Berth::start_with_env(&tmp.path().join("b"), &env);
+        scenario(&bin, tmp.path(), &a, &b).await;
+    })
+    .await;
+}
+
+/// The environment that points berth at the S3 bucket and database.
+fn scale_out_env(s3: &berth_storage::S3Config, database_url: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("BERTH__STORAGE__TYPE", "s3".to_owned()),
+        ("BERTH__STORAGE__BUCKET", s3.bucket.clone()),
+        ("BERTH__STORAGE__REGION", s3.region.clone()),
+        ("BERTH__STORAGE__ACCESS_KEY_ID", s3.access_key_id.clone()),
+        (
+            "BERTH__STORAGE__SECRET_ACCESS_KEY",
+            s3.secret_access_key.expose().to_owned(),
+        ),
+        ("BERTH__STORAGE__PATH_STYLE", "true".to_owned()),
+        ("BERTH__STORAGE__ALLOW_HTTP", "true".to_owned()),
+        ("BERTH__DATABASE__URL", database_url.to_owned()),
+    ];
+    if let Some(endpoint) = &s3.endpoint {
+        env.push(("BERTH__STORAGE__ENDPOINT", endpoint.clone()));
+    }
+    if let Some(prefix) = &s3.prefix {
+        env.push(("BERTH__STORAGE__PREFIX", prefix.clone()));
+    }
+    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Everything helm does, pushing over OCI to `oci_berth` and reading the classic repository
+/// (and uploading through ChartMuseum) on `repo_berth`.
+async fn scenario(bin: &Path, tmp: &Path, oci_berth: &Berth, repo_berth: &Berth) {
+    let home = tmp.join("helm");
     std::fs::create_dir_all(&home).unwrap();
-    let helm = Helm { bin, home };
-    let berth = Berth::start_with_env(
-        &tmp.path().join("data"),
-        &[
-            ("BERTH__AUTH__ENABLED".to_owned(), "true".to_owned()),
-            (
-                "BERTH__AUTH__ADMIN_PASSWORD".to_owned(),
-                PASSWORD.to_owned(),
-            ),
-        ],
-    );
-    let host = berth.host();
-    let repo_url = format!("{}/chartrepo/team", berth.url());
+    let helm = Helm {
+        bin: bin.to_owned(),
+        home,
+    };
+    let host = oci_berth.host();
+    let repo_url = format!("{}/chartrepo/team", repo_berth.url());
     let oci = format!("oci://{host}/team");
 
     // ---- OCI: push, pull ----

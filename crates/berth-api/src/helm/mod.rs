@@ -125,7 +125,7 @@ fn serve_index(index: &RenderedIndex, form: IndexForm, headers: &HeaderMap) -> R
         let body = match (form, gzip) {
             (IndexForm::Yaml, false) => index.yaml.clone(),
             (IndexForm::Yaml, true) => index.yaml_gzip(),
-            (IndexForm::Json, false) => index.json.clone(),
+            (IndexForm::Json, false) => index.json(),
             (IndexForm::Json, true) => index.json_gzip(),
         };
         let content_type = match form {
@@ -371,8 +371,16 @@ async fn post_chart(
                 },
                 None => match provenance {
                     Some(prov) => {
-                        charts.upload_provenance(&caller, &ns, prov).await?;
-                        return Ok(saved());
+                        return match charts
+                            .upload_provenance(&caller, &ns, prov, force_of(&params))
+                            .await
+                        {
+                            Err(berth_service::ServiceError::AlreadyExists(_)) => {
+                                Err(HelmError::new(StatusCode::CONFLICT, "file already exists"))
+                            }
+                            Err(e) => Err(e.into()),
+                            Ok(_) => Ok(saved()),
+                        };
                     }
                     None => {
                         return Err(HelmError::bad_request(
@@ -394,20 +402,29 @@ async fn post_chart(
             format!("chart archive is larger than the limit of {max} bytes"),
         ));
     }
+    let multipart = multipart::boundary(content_type).is_some();
     match charts.upload(&caller, &ns, upload).await {
-        Err(berth_service::ServiceError::AlreadyExists(_)) => {
-            Err(HelmError::new(StatusCode::CONFLICT, "file already exists"))
-        }
+        // ChartMuseum's words for each kind of upload.
+        Err(berth_service::ServiceError::AlreadyExists(_)) => Err(HelmError::new(
+            StatusCode::CONFLICT,
+            if multipart {
+                "chart already exists"
+            } else {
+                "file already exists"
+            },
+        )),
         Err(e) => Err(e.into()),
         Ok(_) => Ok(saved()),
     }
 }
 
-/// POST a provenance file (the body, or a form field `prov`) for a version that exists.
+/// POST a provenance file (the body, or a form field `prov`) for a version that exists; 409
+/// if it has one, unless `?force`.
 async fn post_provenance(
     State(state): State<AppState>,
     auth: Caller,
     Path(ns): Path<String>,
+    Query(params): Query<UploadParams>,
     request: Request,
 ) -> HelmResult<Response> {
     let caller = auth.0;
@@ -425,8 +442,16 @@ async fn post_provenance(
             .ok_or_else(|| HelmError::bad_request("no provenance file found in form field prov"))?,
         None => body,
     };
-    charts.upload_provenance(&caller, &ns, prov).await?;
-    Ok(saved())
+    match charts
+        .upload_provenance(&caller, &ns, prov, force_of(&params))
+        .await
+    {
+        Err(berth_service::ServiceError::AlreadyExists(_)) => {
+            Err(HelmError::new(StatusCode::CONFLICT, "file already exists"))
+        }
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(saved()),
+    }
 }
 
 #[cfg(test)]

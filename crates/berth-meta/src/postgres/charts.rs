@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::PostgresMetaStore;
-use crate::rows::{CHART_COLUMNS, ChartDbRow};
-use crate::{ChartGeneration, ChartRow, ChartStore, Result};
+use crate::rows::{CHART_COLUMNS, CHART_KEY_COLUMNS, ChartDbRow, ChartKeyDbRow, chart_key};
+use crate::{ChartGeneration, ChartKey, ChartRow, ChartStore, RepoId, Result};
 
 #[async_trait]
 impl ChartStore for PostgresMetaStore {
@@ -49,5 +49,37 @@ impl ChartStore for PostgresMetaStore {
             .fetch_optional(&self.pool)
             .await?;
         row.map(ChartDbRow::into_row).transpose()
+    }
+
+    async fn list_chart_keys(&self, namespace_id: i64) -> Result<Vec<ChartKey>> {
+        let sql = format!("SELECT {CHART_KEY_COLUMNS} FROM charts WHERE namespace_id = $1");
+        let rows: Vec<ChartKeyDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(namespace_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(chart_key).collect())
+    }
+
+    async fn get_charts(
+        &self,
+        namespace_id: i64,
+        keys: &[(RepoId, String)],
+    ) -> Result<Vec<ChartRow>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (repos, tags): (Vec<i64>, Vec<&str>) =
+            keys.iter().map(|(r, t)| (r.0, t.as_str())).unzip();
+        let sql = format!(
+            "SELECT {CHART_COLUMNS} FROM charts WHERE namespace_id = $1
+             AND (repository_id, tag) IN (SELECT * FROM unnest($2::bigint[], $3::text[]))"
+        );
+        let rows: Vec<ChartDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(namespace_id)
+            .bind(repos)
+            .bind(tags)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(ChartDbRow::into_row).collect()
     }
 }

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::SqliteMetaStore;
-use crate::rows::{CHART_COLUMNS, ChartDbRow};
-use crate::{ChartGeneration, ChartRow, ChartStore, Result};
+use crate::rows::{CHART_COLUMNS, CHART_KEY_COLUMNS, ChartDbRow, ChartKeyDbRow, chart_key};
+use crate::{ChartGeneration, ChartKey, ChartRow, ChartStore, RepoId, Result};
 
 #[async_trait]
 impl ChartStore for SqliteMetaStore {
@@ -50,5 +50,35 @@ impl ChartStore for SqliteMetaStore {
             .fetch_optional(&self.reader)
             .await?;
         row.map(ChartDbRow::into_row).transpose()
+    }
+
+    async fn list_chart_keys(&self, namespace_id: i64) -> Result<Vec<ChartKey>> {
+        let sql = format!("SELECT {CHART_KEY_COLUMNS} FROM charts WHERE namespace_id = ?");
+        let rows: Vec<ChartKeyDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(namespace_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(chart_key).collect())
+    }
+
+    async fn get_charts(
+        &self,
+        namespace_id: i64,
+        keys: &[(RepoId, String)],
+    ) -> Result<Vec<ChartRow>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<(i64, &str)> = keys.iter().map(|(r, t)| (r.0, t.as_str())).collect();
+        let sql = format!(
+            "SELECT {CHART_COLUMNS} FROM charts WHERE namespace_id = ?
+             AND (repository_id, tag) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
+        );
+        let rows: Vec<ChartDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(namespace_id)
+            .bind(serde_json::to_string(&wanted).expect("pairs serialize"))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(ChartDbRow::into_row).collect()
     }
 }

@@ -119,6 +119,28 @@ async fn lifecycle(meta: &Meta) {
         None
     );
 
+    // Keys without metadata, and full rows for some keys.
+    let mut keys = meta.charts.list_chart_keys(ns.namespace_id).await.unwrap();
+    keys.sort_by(|a, b| a.version.cmp(&b.version));
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].tag, "1.0.0");
+    assert_eq!(keys[0].manifest, one.digest.as_str());
+    assert_eq!(keys[1].name, "app");
+    assert_eq!(keys[1].created_at, all[1].created_at);
+    let some = meta
+        .charts
+        .get_charts(
+            ns.namespace_id,
+            &[(r, "1.1.0_b".to_owned()), (r, "9.9.9".to_owned())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(some, [all[1].clone()]);
+    assert_eq!(
+        meta.charts.get_charts(ns.namespace_id, &[]).await.unwrap(),
+        []
+    );
+
     // The same push again changes nothing but the generation.
     store.put_manifest(r, &one, &[tag("1.0.0")]).await.unwrap();
     assert_eq!(

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use berth_meta::{ChartGeneration, ChartRow, RepoId};
+use berth_meta::{ChartGeneration, ChartKey, ChartRow, RepoId};
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -20,21 +20,58 @@ pub struct RenderedIndex {
     /// A strong validator: the namespace's id and chart generation.
     pub etag: String,
     pub yaml: Bytes,
-    pub json: Bytes,
     /// How many chart versions it lists.
     pub versions: usize,
+    /// The entries in order, each with its chart's name, for the JSON form (joined on first
+    /// use: most clients only ever ask for the YAML).
+    parts: Vec<(Arc<str>, Arc<Fragment>)>,
+    generated: String,
+    json: OnceLock<Bytes>,
     yaml_gz: OnceLock<Bytes>,
     json_gz: OnceLock<Bytes>,
 }
 
 impl RenderedIndex {
+    /// The same index as JSON.
+    pub fn json(&self) -> Bytes {
+        self.json.get_or_init(|| self.join_json()).clone()
+    }
+
+    fn join_json(&self) -> Bytes {
+        let bytes: usize = self.parts.iter().map(|(_, f)| f.json.len() + 1).sum();
+        let mut json = String::with_capacity(bytes + 64);
+        json.push_str("{\"apiVersion\":\"v1\",\"entries\":{");
+        let mut current: Option<&str> = None;
+        for (name, fragment) in &self.parts {
+            if current != Some(&**name) {
+                if current.is_some() {
+                    json.push_str("],");
+                }
+                json.push('"');
+                json.push_str(name);
+                json.push_str("\":[");
+                current = Some(name);
+            } else {
+                json.push(',');
+            }
+            json.push_str(&fragment.json);
+        }
+        if current.is_some() {
+            json.push(']');
+        }
+        json.push_str("},\"generated\":\"");
+        json.push_str(&self.generated);
+        json.push_str("\"}");
+        Bytes::from(json)
+    }
+
     /// The YAML gzip-compressed (compressed on first use, then kept).
     pub fn yaml_gzip(&self) -> Bytes {
         self.yaml_gz.get_or_init(|| gzip(&self.yaml)).clone()
     }
 
     pub fn json_gzip(&self) -> Bytes {
-        self.json_gz.get_or_init(|| gzip(&self.json)).clone()
+        self.json_gz.get_or_init(|| gzip(&self.json())).clone()
     }
 }
 
@@ -61,8 +98,11 @@ pub(crate) struct IndexCache {
 }
 
 impl IndexCache {
-    /// More cached entries than this and the fragment cache starts over (a bound on memory).
-    const MAX_FRAGMENTS: usize = 500_000;
+    /// More cached entries than this (about 1 KiB each) and the fragment cache starts over:
+    /// a bound on memory.
+    const MAX_FRAGMENTS: usize = 100_000;
+    /// Rendered indexes kept at most (one per namespace): beyond, the cache starts over.
+    const MAX_INDEXES: usize = 256;
 
     pub(crate) fn get(&self, namespace: &str, at: ChartGeneration) -> Option<Arc<RenderedIndex>> {
         let indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
@@ -72,75 +112,113 @@ impl IndexCache {
         }
     }
 
+    /// The versions among `keys` whose entry is not rendered yet (or is stale).
+    pub(crate) fn missing(&self, keys: &[ChartKey]) -> Vec<(RepoId, String)> {
+        let fragments = self.fragments.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .filter(|k| {
+                !matches!(fragments.get(&(k.repository, k.tag.clone())),
+                          Some((digest, _)) if *digest == k.manifest)
+            })
+            .map(|k| (k.repository, k.tag.clone()))
+            .collect()
+    }
+
+    /// Renders from full rows (every entry rendered unless cached).
     pub(crate) fn render(
         &self,
         namespace: &str,
         at: ChartGeneration,
-        mut rows: Vec<ChartRow>,
+        rows: Vec<ChartRow>,
     ) -> Arc<RenderedIndex> {
-        sort_versions(&mut rows, |r| (&r.name, &r.version));
-        let generated = rows
+        let keys = rows
             .iter()
-            .map(|r| r.created_at)
+            .map(|r| ChartKey {
+                repository: r.repository,
+                tag: r.tag.clone(),
+                name: r.name.clone(),
+                version: r.version.clone(),
+                manifest: r.manifest.as_str().to_owned(),
+                created_at: r.created_at,
+            })
+            .collect();
+        self.render_keys(namespace, at, keys, rows)
+            .expect("every row's entry was just rendered")
+    }
+
+    /// Joins the cached entries of `keys`, rendering those of `fresh` (the rows of the
+    /// [`IndexCache::missing`] ones) first. `None` if an entry is still missing (the charts
+    /// changed between the two reads): the caller renders from full rows instead.
+    pub(crate) fn render_keys(
+        &self,
+        namespace: &str,
+        at: ChartGeneration,
+        mut keys: Vec<ChartKey>,
+        fresh: Vec<ChartRow>,
+    ) -> Option<Arc<RenderedIndex>> {
+        sort_versions(&mut keys, |k| (&k.name, &k.version));
+        let generated = keys
+            .iter()
+            .map(|k| k.created_at)
             .max()
             .map(berth_core::time::rfc3339)
             .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".into());
-        let mut yaml = String::with_capacity(rows.len() * 512 + 64);
-        let mut json = String::with_capacity(rows.len() * 512 + 64);
+        let mut fragments = self.fragments.lock().unwrap_or_else(|e| e.into_inner());
+        if fragments.len() + fresh.len() > Self::MAX_FRAGMENTS {
+            fragments.clear();
+        }
+        for row in &fresh {
+            fragments.insert(
+                (row.repository, row.tag.clone()),
+                (
+                    row.manifest.as_str().to_owned(),
+                    Arc::new(render_entry(row)),
+                ),
+            );
+        }
+        let mut parts: Vec<Arc<Fragment>> = Vec::with_capacity(keys.len());
+        for k in &keys {
+            match fragments.get(&(k.repository, k.tag.clone())) {
+                Some((digest, fragment)) if *digest == k.manifest => parts.push(fragment.clone()),
+                _ => return None,
+            }
+        }
+        drop(fragments);
+        let bytes: usize = parts.iter().map(|f| f.yaml.len() + 8).sum();
+        let mut yaml = String::with_capacity(bytes + 64);
         yaml.push_str("apiVersion: v1\nentries:");
-        json.push_str("{\"apiVersion\":\"v1\",\"entries\":{");
-        if rows.is_empty() {
+        if keys.is_empty() {
             yaml.push_str(" {}");
         }
         yaml.push('\n');
-        let mut fragments = self.fragments.lock().unwrap_or_else(|e| e.into_inner());
-        if fragments.len() > Self::MAX_FRAGMENTS {
-            fragments.clear();
-        }
-        let mut current: Option<&str> = None;
-        for row in &rows {
-            if current != Some(row.name.as_str()) {
-                if current.is_some() {
-                    json.push_str("],");
-                }
-                // Chart names are [a-z0-9._-]: plain YAML and JSON keys.
-                yaml.push_str("  ");
-                yaml.push_str(&row.name);
-                yaml.push_str(":\n");
-                json.push('"');
-                json.push_str(&row.name);
-                json.push_str("\":[");
-                current = Some(row.name.as_str());
-            } else {
-                json.push(',');
-            }
-            let key = (row.repository, row.tag.clone());
-            let fragment = match fragments.get(&key) {
-                Some((digest, fragment)) if *digest == row.manifest.as_str() => fragment.clone(),
+        let mut named: Vec<(Arc<str>, Arc<Fragment>)> = Vec::with_capacity(parts.len());
+        let mut current: Option<Arc<str>> = None;
+        for (k, fragment) in keys.iter().zip(parts) {
+            let name = match &current {
+                Some(name) if **name == *k.name => name.clone(),
                 _ => {
-                    let fragment = Arc::new(render_entry(row));
-                    fragments.insert(key, (row.manifest.as_str().to_owned(), fragment.clone()));
-                    fragment
+                    // Chart names are [a-z0-9._-]: plain YAML and JSON keys.
+                    yaml.push_str("  ");
+                    yaml.push_str(&k.name);
+                    yaml.push_str(":\n");
+                    let name: Arc<str> = Arc::from(k.name.as_str());
+                    current = Some(name.clone());
+                    name
                 }
             };
             yaml.push_str(&fragment.yaml);
-            json.push_str(&fragment.json);
-        }
-        drop(fragments);
-        if current.is_some() {
-            json.push(']');
+            named.push((name, fragment));
         }
         yaml.push_str("generated: \"");
         yaml.push_str(&generated);
         yaml.push_str("\"\n");
-        json.push_str("},\"generated\":\"");
-        json.push_str(&generated);
-        json.push_str("\"}");
         let index = Arc::new(RenderedIndex {
             etag: format!("\"{}-{}\"", at.namespace_id, at.generation),
             yaml: Bytes::from(yaml),
-            json: Bytes::from(json),
-            versions: rows.len(),
+            versions: keys.len(),
+            parts: named,
+            generated,
+            json: OnceLock::new(),
             yaml_gz: OnceLock::new(),
             json_gz: OnceLock::new(),
         });
@@ -151,11 +229,14 @@ impl IndexCache {
                 if generation.namespace_id == at.namespace_id
                     && generation.generation > at.generation =>
             {
-                newer.clone()
+                Some(newer.clone())
             }
             _ => {
+                if indexes.len() >= Self::MAX_INDEXES && !indexes.contains_key(namespace) {
+                    indexes.clear();
+                }
                 indexes.insert(namespace.to_owned(), (at, index.clone()));
-                index
+                Some(index)
             }
         }
     }
@@ -258,7 +339,7 @@ mod tests {
         );
         assert_eq!(index.etag, "\"1-3\"");
         let yaml: serde_json::Value = serde_yaml::from_slice(&index.yaml).unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&index.json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&index.json()).unwrap();
         assert_eq!(yaml, json);
         assert_eq!(yaml["apiVersion"], "v1");
         let web = yaml["entries"]["web"].as_array().unwrap();
@@ -273,6 +354,31 @@ mod tests {
         );
         assert_eq!(yaml["entries"]["db"][0]["name"], "db");
         assert!(cache.get("ns", at).is_some());
+        // Every entry is cached now; a version whose manifest changed is not.
+        let key = |r: &ChartRow| ChartKey {
+            repository: r.repository,
+            tag: r.tag.clone(),
+            name: r.name.clone(),
+            version: r.version.clone(),
+            manifest: r.manifest.as_str().to_owned(),
+            created_at: r.created_at,
+        };
+        let web = row("web", "1.0.0", "multi\nline: \"quoted\"");
+        assert!(cache.missing(&[key(&web)]).is_empty());
+        let moved = ChartKey {
+            manifest: Digest::sha256(b"other").as_str().to_owned(),
+            ..key(&web)
+        };
+        assert_eq!(cache.missing(std::slice::from_ref(&moved)).len(), 1);
+        let later = ChartGeneration {
+            generation: 9,
+            ..at
+        };
+        assert!(
+            cache
+                .render_keys("ns", later, vec![moved], Vec::new())
+                .is_none()
+        );
         let next = ChartGeneration {
             generation: 4,
             ..at
@@ -287,7 +393,7 @@ mod tests {
         let empty = cache.render("other", next, Vec::new());
         let yaml: serde_json::Value = serde_yaml::from_slice(&empty.yaml).unwrap();
         assert_eq!(yaml["entries"], serde_json::json!({}));
-        let json: serde_json::Value = serde_json::from_slice(&empty.json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&empty.json()).unwrap();
         assert_eq!(json["entries"], serde_json::json!({}));
     }
 }

@@ -172,6 +172,21 @@ impl ChartService {
         if let Some(hit) = self.indexes.get(namespace, generation) {
             return Ok(hit);
         }
+        // Only the versions not rendered yet are read whole.
+        let keys = self
+            .meta
+            .charts
+            .list_chart_keys(generation.namespace_id)
+            .await?;
+        let missing = self.indexes.missing(&keys);
+        let fresh = self
+            .meta
+            .charts
+            .get_charts(generation.namespace_id, &missing)
+            .await?;
+        if let Some(index) = self.indexes.render_keys(namespace, generation, keys, fresh) {
+            return Ok(index);
+        }
         let rows = self
             .meta
             .charts
@@ -311,13 +326,14 @@ impl ChartService {
         self.version_in(&ns, &chart.name, &chart.version).await
     }
 
-    /// Adds (or replaces) the provenance file of a version that exists. The file names its
-    /// chart: its signed block holds the chart's Chart.yaml.
+    /// Adds the provenance file of a version that exists (replaces one only with `force`).
+    /// The file names its chart: its signed block holds the chart's Chart.yaml.
     pub async fn upload_provenance(
         &self,
         caller: &Caller,
         namespace: &str,
         provenance: Bytes,
+        force: bool,
     ) -> Result<ChartVersion> {
         if provenance.len() as u64 > self.limits.max_provenance_bytes {
             return Err(ServiceError::TooLarge {
@@ -333,6 +349,11 @@ impl ChartService {
         })?;
         self.authorize(caller, namespace, Level::Write).await?;
         let current = self.get(caller, namespace, &name, &version).await?;
+        if current.provenance.is_some() && !force {
+            return Err(ServiceError::AlreadyExists(Entity::Chart(format!(
+                "{name}-{version}.tgz.prov"
+            ))));
+        }
         let repo = self
             .repositories
             .open_existing(caller, &current.repository, berth_core::Action::Push)
@@ -584,17 +605,40 @@ pub(crate) async fn chart_of_manifest(
 /// Sorts by name, then version newest first (SemVer precedence; unparsable ones last, as
 /// text).
 pub(crate) fn sort_versions<T>(items: &mut [T], key: impl Fn(&T) -> (&String, &String)) {
-    items.sort_by(|a, b| {
-        let ((an, av), (bn, bv)) = (key(a), key(b));
-        an.cmp(bn).then_with(
-            || match (semver::Version::parse(av), semver::Version::parse(bv)) {
-                (Ok(a), Ok(b)) => b.cmp(&a),
-                (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-                (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-                (Err(_), Err(_)) => bv.cmp(av),
-            },
-        )
+    use std::cmp::{Ordering, Reverse};
+    /// Newest first: a parsed version before any unparsable one, each group descending.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Newest {
+        Parsed(Reverse<semver::Version>),
+        Text(Reverse<String>),
+    }
+    // Each version parsed once, not at every comparison.
+    let mut keyed: Vec<(String, Newest, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let (name, version) = key(item);
+            let newest = match semver::Version::parse(version) {
+                Ok(v) => Newest::Parsed(Reverse(v)),
+                Err(_) => Newest::Text(Reverse(version.clone())),
+            };
+            (name.clone(), newest, i)
+        })
+        .collect();
+    keyed.sort_unstable_by(|a, b| match a.0.cmp(&b.0) {
+        Ordering::Equal => a.1.cmp(&b.1).then(a.2.cmp(&b.2)),
+        other => other,
     });
+    // Apply the permutation: position p takes the item that was at keyed[p].2.
+    let mut order: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i).collect();
+    for p in 0..order.len() {
+        let mut from = order[p];
+        while from < p {
+            from = order[from];
+        }
+        items.swap(p, from);
+        order[p] = from;
+    }
 }
 
 /// The chart name and version a provenance file's signed block names.
@@ -639,6 +683,44 @@ mod tests {
             got,
             ["a-2.0.0", "a-2.0.0-rc.1", "a-1.10.0", "a-1.9.0", "b-1.0.0"]
         );
+    }
+
+    #[test]
+    fn sorting_matches_a_plain_comparison_sort() {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for len in [0, 1, 2, 3, 10, 57, 300] {
+            let items: Vec<(String, String)> = (0..len)
+                .map(|_| {
+                    let version = match next() % 4 {
+                        0 => format!("{}.{}.0", next() % 5, next() % 12),
+                        1 => format!("1.{}.0-rc.{}", next() % 3, next() % 3),
+                        2 => format!("junk{}", next() % 4),
+                        _ => format!("2.0.{}+b{}", next() % 3, next() % 2),
+                    };
+                    (format!("c{}", next() % 3), version)
+                })
+                .collect();
+            let mut fast = items.clone();
+            sort_versions(&mut fast, |(n, v)| (n, v));
+            let mut slow = items.clone();
+            slow.sort_by(|(an, av), (bn, bv)| {
+                an.cmp(bn).then_with(|| {
+                    match (semver::Version::parse(av), semver::Version::parse(bv)) {
+                        (Ok(a), Ok(b)) => b.cmp(&a),
+                        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+                        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+                        (Err(_), Err(_)) => bv.cmp(av),
+                    }
+                })
+            });
+            assert_eq!(fast, slow, "{items:?}");
+        }
     }
 
     #[test]
