@@ -6,22 +6,17 @@
 //! artifact), refused archives storing nothing, and who may do what. Every case runs on the
 //! embedded configuration and on PostgreSQL + S3.
 
-use std::io::{Read, Write};
-use std::sync::Arc;
+#[macro_use]
+mod common;
 
-use axum::Router;
-use axum::body::Body;
-use base64::Engine;
-use berth_api::AppState;
+use common::{Reply, TestRegistry, basic};
+use std::io::{Read, Write};
+
 use berth_core::Digest;
-use berth_meta::{Meta, PostgresMetaStore, SqliteMetaStore};
-use berth_service::{AuthConfig, ServiceConfig, Services};
-use berth_storage::{BlobStore, FsBlobStore, S3BlobStore};
+use berth_service::{AuthConfig, ServiceConfig};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const ADMIN_PASSWORD: &str = "helm-admin-pw";
 const USER_PASSWORD: &str = "user-password-1";
@@ -29,28 +24,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 const HELM_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
-struct TestRegistry {
-    app: Router,
-    _dir: Option<tempfile::TempDir>,
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
 impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {:?}", self.status, self.text()))
-    }
-
     #[track_caller]
     fn ok(&self, status: StatusCode) -> Value {
         assert_eq!(self.status, status, "body: {}", self.text());
@@ -72,13 +46,6 @@ impl Reply {
     }
 }
 
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
 fn admin() -> String {
     basic("admin", ADMIN_PASSWORD)
 }
@@ -94,62 +61,6 @@ fn config() -> ServiceConfig {
         },
         ..Default::default()
     }
-}
-
-async fn registry(blobs: Arc<dyn BlobStore>, meta: Meta) -> TestRegistry {
-    let services = Arc::new(Services::start(blobs, meta, config()).await.unwrap());
-    let app = berth_api::router(AppState::new(services, Default::default()));
-    TestRegistry { app, _dir: None }
-}
-
-async fn embedded() -> TestRegistry {
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
-    let meta = Meta::new(Arc::new(
-        SqliteMetaStore::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap(),
-    ));
-    let mut reg = registry(blobs, meta).await;
-    reg._dir = Some(dir);
-    reg
-}
-
-async fn scale_out<F, Fut>(test: &'static str, case: F)
-where
-    F: FnOnce(TestRegistry) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let Some(s3) = berth_storage::testing::s3_config(test) else {
-        return;
-    };
-    berth_meta::testing::with_fresh_database(test, move |url| async move {
-        let blobs = Arc::new(S3BlobStore::new(&s3).unwrap());
-        let meta = Meta::new(Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap()));
-        case(registry(blobs, meta).await).await;
-    })
-    .await;
-}
-
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(super::embedded().await).await;
-                }
-            )*
-        }
-        mod scale_out {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::scale_out(stringify!($case), super::$case).await;
-                }
-            )*
-        }
-    };
 }
 
 on_every_backend!(
@@ -225,45 +136,6 @@ fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
 }
 
 impl TestRegistry {
-    async fn raw(
-        &self,
-        method: Method,
-        uri: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Bytes>,
-    ) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "registry.test");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let body: Bytes = body.into();
-        if !body.is_empty() {
-            req = req.header("content-length", body.len());
-        }
-        let response = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        assert!(
-            !status.is_server_error(),
-            "{uri}: {status} {:?}",
-            String::from_utf8_lossy(&body)
-        );
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
     async fn get(&self, uri: &str, auth: Option<&str>) -> Reply {
         let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
         self.raw(Method::GET, uri, &headers, Bytes::new()).await

@@ -6,21 +6,18 @@
 //! PostgreSQL + S3. bk-repo's docker extension (`/docker/ext`, seed 001) is tested here too,
 //! over the same images and users.
 
+#[macro_use]
+mod common;
+
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use base64::Engine;
-use berth_api::AppState;
 use berth_core::Digest;
-use berth_meta::{Meta, PostgresMetaStore, SqliteMetaStore};
-use berth_service::{AuthConfig, ServiceConfig, Services};
-use berth_storage::{BlobStore, FsBlobStore, S3BlobStore};
+use berth_service::{AuthConfig, ServiceConfig};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tower::ServiceExt;
+
+use common::{Reply, TestRegistry, basic};
 
 const ADMIN_PASSWORD: &str = "native-admin-pw";
 const USER_PASSWORD: &str = "user-password-1";
@@ -29,32 +26,7 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
-struct TestRegistry {
-    app: Router,
-    services: Arc<Services>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-    /// The route template a family recorded for the access log, if it did.
-    template: Option<&'static str>,
-}
-
 impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("{}: body is not JSON ({e}): {:?}", self.status, self.text())
-        })
-    }
-
     /// Asserts a success and returns its body (null for 204).
     #[track_caller]
     fn ok(&self, status: StatusCode) -> Value {
@@ -102,13 +74,6 @@ impl Reply {
     }
 }
 
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
 fn admin() -> String {
     basic("admin", ADMIN_PASSWORD)
 }
@@ -124,73 +89,6 @@ fn config() -> ServiceConfig {
         },
         ..Default::default()
     }
-}
-
-async fn registry(blobs: Arc<dyn BlobStore>, meta: Meta, config: ServiceConfig) -> TestRegistry {
-    let services = Arc::new(Services::start(blobs, meta, config).await.unwrap());
-    let app = berth_api::router(AppState::new(services.clone(), Default::default()));
-    TestRegistry {
-        app,
-        services,
-        _dir: None,
-    }
-}
-
-async fn embedded_with(config: ServiceConfig) -> TestRegistry {
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
-    let meta = Meta::new(Arc::new(
-        SqliteMetaStore::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap(),
-    ));
-    let mut reg = registry(blobs, meta, config).await;
-    reg._dir = Some(dir);
-    reg
-}
-
-/// The embedded default: files and SQLite in a temporary directory.
-async fn embedded() -> TestRegistry {
-    embedded_with(config()).await
-}
-
-/// S3 and a fresh PostgreSQL database from the environment; reports and returns when they
-/// are not configured.
-async fn scale_out<F, Fut>(test: &'static str, case: F)
-where
-    F: FnOnce(TestRegistry) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let Some(s3) = berth_storage::testing::s3_config(test) else {
-        return;
-    };
-    berth_meta::testing::with_fresh_database(test, move |url| async move {
-        let blobs = Arc::new(S3BlobStore::new(&s3).unwrap());
-        let meta = Meta::new(Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap()));
-        case(registry(blobs, meta, config()).await).await;
-    })
-    .await;
-}
-
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(super::embedded().await).await;
-                }
-            )*
-        }
-        mod scale_out {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::scale_out(stringify!($case), super::$case).await;
-                }
-            )*
-        }
-    };
 }
 
 on_every_backend!(
@@ -214,50 +112,6 @@ on_every_backend!(
 );
 
 impl TestRegistry {
-    async fn raw(
-        &self,
-        method: Method,
-        uri: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Bytes>,
-    ) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "registry.test");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let body: Bytes = body.into();
-        if !body.is_empty() {
-            req = req.header("content-length", body.len());
-        }
-        let response = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let template = response
-            .extensions()
-            .get::<berth_api::access_log::RouteTemplate>()
-            .map(|t| t.0);
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        assert!(
-            !status.is_server_error() || status == StatusCode::NOT_IMPLEMENTED,
-            "{uri}: {status} {:?}",
-            String::from_utf8_lossy(&body)
-        );
-        Reply {
-            status,
-            headers,
-            body,
-            template,
-        }
-    }
-
     /// A JSON request as `auth` (None: anonymous).
     async fn call(
         &self,
@@ -2523,7 +2377,7 @@ async fn every_documented_operation_is_routed(reg: TestRegistry) {
 /// Without authentication (the in-process default), everyone may do everything.
 #[tokio::test]
 async fn open_mode_lets_anonymous_manage() {
-    let reg = embedded_with(ServiceConfig::default()).await;
+    let reg = common::embedded(ServiceConfig::default()).await;
     let ns = reg
         .call(
             Method::POST,

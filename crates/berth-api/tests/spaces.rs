@@ -7,22 +7,17 @@
 //! built here, with tar and gzip. Every case runs on the embedded configuration and on
 //! PostgreSQL + S3 (when `TEST_DATABASE_URL` and `TEST_S3_*` are set).
 
+#[macro_use]
+mod common;
+
+use common::{Reply, TestRegistry, basic};
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use base64::Engine;
-use berth_api::AppState;
-use berth_meta::{Meta, PostgresMetaStore, SqliteMetaStore};
-use berth_service::{AuthConfig, ServiceConfig, Services};
-use berth_storage::{BlobStore, FsBlobStore, S3BlobStore};
+use berth_service::{AuthConfig, ServiceConfig};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const ADMIN_PASSWORD: &str = "spaces-admin-pw";
 const USER_PASSWORD: &str = "user-password-1";
@@ -30,30 +25,7 @@ const BOUNDARY: &str = "berth-test-boundary";
 /// A template that shows the values the chart sees.
 const TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}-cm\ndata:\n  values: {{ toJson .Values | quote }}\n";
 
-struct TestRegistry {
-    app: Router,
-    _services: Arc<Services>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
 impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("{}: body is not JSON ({e}): {:?}", self.status, self.text())
-        })
-    }
-
     /// Asserts a success and returns its JSON body (null for 204).
     #[track_caller]
     fn ok(&self, status: StatusCode) -> Value {
@@ -102,13 +74,6 @@ impl Reply {
     }
 }
 
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
 fn admin() -> String {
     basic("admin", ADMIN_PASSWORD)
 }
@@ -126,69 +91,6 @@ fn config() -> ServiceConfig {
     }
 }
 
-async fn registry(blobs: Arc<dyn BlobStore>, meta: Meta) -> TestRegistry {
-    let services = Arc::new(Services::start(blobs, meta, config()).await.unwrap());
-    let app = berth_api::router(AppState::new(services.clone(), Default::default()));
-    TestRegistry {
-        app,
-        _services: services,
-        _dir: None,
-    }
-}
-
-/// The embedded default: files and SQLite in a temporary directory.
-async fn embedded() -> TestRegistry {
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap());
-    let meta = Meta::new(Arc::new(
-        SqliteMetaStore::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap(),
-    ));
-    let mut reg = registry(blobs, meta).await;
-    reg._dir = Some(dir);
-    reg
-}
-
-/// S3 and a fresh PostgreSQL database from the environment; returns when they are not
-/// configured.
-async fn scale_out<F, Fut>(test: &'static str, case: F)
-where
-    F: FnOnce(TestRegistry) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let Some(s3) = berth_storage::testing::s3_config(test) else {
-        return;
-    };
-    berth_meta::testing::with_fresh_database(test, move |url| async move {
-        let blobs = Arc::new(S3BlobStore::new(&s3).unwrap());
-        let meta = Meta::new(Arc::new(PostgresMetaStore::connect(&url, 8).await.unwrap()));
-        case(registry(blobs, meta).await).await;
-    })
-    .await;
-}
-
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(super::embedded().await).await;
-                }
-            )*
-        }
-        mod scale_out {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::scale_out(stringify!($case), super::$case).await;
-                }
-            )*
-        }
-    };
-}
-
 on_every_backend!(
     spaces_create_list_delete,
     charts_and_versions,
@@ -200,45 +102,6 @@ on_every_backend!(
 );
 
 impl TestRegistry {
-    async fn raw(
-        &self,
-        method: Method,
-        uri: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Bytes>,
-    ) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "registry.test");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let body: Bytes = body.into();
-        if !body.is_empty() {
-            req = req.header("content-length", body.len());
-        }
-        let response = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        assert!(
-            !status.is_server_error(),
-            "{uri}: {status} {:?}",
-            String::from_utf8_lossy(&body)
-        );
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
     async fn call(
         &self,
         method: Method,
