@@ -4,7 +4,7 @@
 
 use crate::rows::{
     MANIFEST_INFO_COLUMNS, NAMESPACE_COLUMNS, PROXY_COLUMNS, REMOTE_COLUMNS, REMOTE_FROM,
-    REPOSITORY_COLUMNS, REPOSITORY_FROM, TAG_COLUMNS, TAG_FROM, USER_COLUMNS,
+    REPOSITORY_COLUMNS, REPOSITORY_FROM, TAG_COLUMNS, USER_COLUMNS,
 };
 use crate::{
     AuditQuery, Direction, ManifestOrder, ManifestQuery, NamespaceOrder, NamespaceQuery, Page,
@@ -77,11 +77,17 @@ impl Sql {
             Dialect::Sqlite => " LIKE ",
             Dialect::Postgres => " ILIKE ",
         };
-        self.push(" AND ")
-            .push(column)
-            .push(like)
-            .text_arg(&format!("%{escaped}%"))
-            .push(" ESCAPE '\\'")
+        self.push(" AND ").push(column).push(like);
+        // SQLite re-prepares a statement every time a LIKE pattern given as a bare
+        // parameter is bound (it might allow an index); an expression is left alone.
+        if self.dialect == Dialect::Sqlite {
+            self.push("(")
+                .text_arg(&format!("%{escaped}%"))
+                .push(" || '')");
+        } else {
+            self.text_arg(&format!("%{escaped}%"));
+        }
+        self.push(" ESCAPE '\\'")
     }
 
     /// `AND <column> starts with prefix`, by a range so that the name index serves it.
@@ -98,10 +104,22 @@ impl Sql {
     }
 
     fn page(&mut self, page: &Page) -> &mut Sql {
-        self.push(" LIMIT ")
-            .int_arg(i64::from(page.limit))
-            .push(" OFFSET ")
-            .int_arg(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
+        match self.dialect {
+            // SQLite (3.4x) reads a bare `LIMIT ?` as a constant when it plans and then
+            // re-prepares the statement at every bind of it, i.e. on every run: as an
+            // expression, the limit is read when the statement runs.
+            Dialect::Sqlite => self
+                .push(" LIMIT CAST(")
+                .int_arg(i64::from(page.limit))
+                .push(" AS INTEGER) OFFSET ")
+                .int_arg(offset),
+            Dialect::Postgres => self
+                .push(" LIMIT ")
+                .int_arg(i64::from(page.limit))
+                .push(" OFFSET ")
+                .int_arg(offset),
+        }
     }
 
     /// The aggregate of `column` joined by newlines, in lexical order.
@@ -245,14 +263,39 @@ fn repository_filters(sql: &mut Sql, q: &RepositoryQuery) {
     sql.visible_repositories(&q.visibility);
 }
 
-pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> Sql {
-    let mut sql = Sql::new(dialect);
-    sql.push("SELECT ")
-        .push(REPOSITORY_COLUMNS)
-        .push(", COUNT(*) OVER () AS total ")
-        .push(REPOSITORY_FROM)
-        .push(" WHERE TRUE");
-    repository_filters(&mut sql, q);
+/// Whether the repository filters read the namespace (alias `n`).
+fn repositories_need_namespace(q: &RepositoryQuery) -> bool {
+    q.namespace.is_some() || q.name_search.is_some() || !matches!(q.visibility, Visibility::All)
+}
+
+/// `SELECT COUNT(*)` of the repositories `q` selects, joining the namespaces only when a
+/// filter reads them; with no filter at all, a bare count that SQLite answers from the
+/// b-tree's page counts.
+fn repository_count_into(sql: &mut Sql, q: &RepositoryQuery) {
+    let unfiltered = q.prefix.is_none()
+        && q.search.is_none()
+        && q.kind.is_none()
+        && q.category.is_none()
+        && !q.with_manifests;
+    if repositories_need_namespace(q) {
+        sql.push("SELECT COUNT(*) ")
+            .push(REPOSITORY_FROM)
+            .push(" WHERE TRUE");
+    } else if unfiltered {
+        sql.push("SELECT COUNT(*) FROM repositories r");
+        return;
+    } else {
+        sql.push("SELECT COUNT(*) FROM repositories r WHERE TRUE");
+    }
+    repository_filters(sql, q);
+}
+
+/// A page of repositories and, for a page that comes back empty, the query of its total.
+///
+/// The page is found on the ids alone (the name index covers the default order, so an
+/// offset skips index entries, not joined rows), then joined with the rows; its total is
+/// an uncorrelated subquery that both dialects evaluate once (no window over every row).
+pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> (Sql, Sql) {
     let column = match q.order {
         RepositoryOrder::Name => "r.name",
         RepositoryOrder::Created => "r.created_at",
@@ -267,39 +310,77 @@ pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> Sql {
         RepositoryOrder::Created => ", r.id",
         _ => ", r.name",
     };
-    sql.push(" ORDER BY ")
-        .push(column)
-        .push(direction(q.direction))
-        .push(tie);
-    if q.order == RepositoryOrder::Created {
-        sql.push(direction(q.direction));
+    let order = |sql: &mut Sql| {
+        sql.push(" ORDER BY ")
+            .push(column)
+            .push(direction(q.direction))
+            .push(tie);
+        if q.order == RepositoryOrder::Created {
+            sql.push(direction(q.direction));
+        }
+    };
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ").push(REPOSITORY_COLUMNS).push(", (");
+    repository_count_into(&mut sql, q);
+    sql.push(") AS total FROM (SELECT r.id FROM repositories r");
+    if repositories_need_namespace(q) {
+        sql.push(" JOIN namespaces n ON n.id = r.namespace_id");
     }
+    sql.push(" WHERE TRUE");
+    repository_filters(&mut sql, q);
+    order(&mut sql);
     sql.page(&q.page);
-    sql
+    sql.push(") p JOIN repositories r ON r.id = p.id JOIN namespaces n ON n.id = r.namespace_id");
+    order(&mut sql);
+    let mut count = Sql::new(dialect);
+    repository_count_into(&mut count, q);
+    (sql, count)
 }
 
-pub(crate) fn tags(dialect: Dialect, repo: RepoId, q: &TagQuery) -> Sql {
-    let mut sql = Sql::new(dialect);
-    sql.push("SELECT ")
-        .push(TAG_COLUMNS)
-        .push(", COUNT(*) OVER () AS total ")
-        .push(TAG_FROM)
-        .push(" WHERE t.repository_id = ")
-        .int_arg(repo.0);
-    if let Some(term) = &q.search {
-        sql.contains("t.name", term);
-    }
+/// A page of tags and, for a page that comes back empty, the query of its total.
+///
+/// The page is cut from the tags alone (their primary key covers the default order), then
+/// joined with the manifests; the total of an unfiltered listing is the repository's tag
+/// counter (kept by the triggers in every change's transaction).
+pub(crate) fn tags(dialect: Dialect, repo: RepoId, q: &TagQuery) -> (Sql, Sql) {
+    let count_into = |sql: &mut Sql| match &q.search {
+        None => {
+            sql.push("SELECT num_tags FROM repositories WHERE id = ")
+                .int_arg(repo.0);
+        }
+        Some(term) => {
+            // Every tag has its manifest (a foreign key), so the tags alone count.
+            sql.push("SELECT COUNT(*) FROM tags t WHERE t.repository_id = ")
+                .int_arg(repo.0);
+            sql.contains("t.name", term);
+        }
+    };
     let column = match q.order {
         TagOrder::Name => "t.name",
         TagOrder::Pushed => "t.updated_at",
         TagOrder::Downloads => "t.downloads",
     };
-    sql.push(" ORDER BY ")
-        .push(column)
-        .push(direction(q.direction))
-        .push(", t.name");
+    let order = |sql: &mut Sql| {
+        sql.push(" ORDER BY ")
+            .push(column)
+            .push(direction(q.direction))
+            .push(", t.name");
+    };
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ").push(TAG_COLUMNS).push(", (");
+    count_into(&mut sql);
+    sql.push(") AS total FROM (SELECT * FROM tags t WHERE t.repository_id = ")
+        .int_arg(repo.0);
+    if let Some(term) = &q.search {
+        sql.contains("t.name", term);
+    }
+    order(&mut sql);
     sql.page(&q.page);
-    sql
+    sql.push(") t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest");
+    order(&mut sql);
+    let mut count = Sql::new(dialect);
+    count_into(&mut count);
+    (sql, count)
 }
 
 /// The select list and source of manifest info rows, tags aggregated.
@@ -511,14 +592,15 @@ mod tests {
             },
             ..Default::default()
         };
-        let pg = repositories(Dialect::Postgres, &q);
+        let (pg, count) = repositories(Dialect::Postgres, &q);
+        // The total's subquery binds the filters first, then the page's query again.
         assert!(pg.text.contains("n.name = $1"), "{}", pg.text);
         assert!(pg.text.contains("ILIKE $2"), "{}", pg.text);
-        assert!(pg.text.contains("LIMIT $5 OFFSET $6"), "{}", pg.text);
+        assert!(pg.text.contains("n.name = $5"), "{}", pg.text);
+        assert!(pg.text.contains("LIMIT $9 OFFSET $10"), "{}", pg.text);
         assert!(matches!(&pg.args[1], Arg::Text(s) if s == "%a\\_b\\%%"));
-        let lite = repositories(Dialect::Sqlite, &q);
-        assert_eq!(lite.text.matches('?').count(), 6);
-        let count = count_of(&pg).unwrap();
+        let (lite, _) = repositories(Dialect::Sqlite, &q);
+        assert_eq!(lite.text.matches('?').count(), 10);
         assert!(
             count
                 .text
@@ -526,5 +608,16 @@ mod tests {
         );
         assert!(!count.text.contains("LIMIT"));
         assert_eq!(count.args.len(), 4);
+        let (_, bare) = repositories(Dialect::Sqlite, &RepositoryQuery::default());
+        assert_eq!(bare.text, "SELECT COUNT(*) FROM repositories r");
+        let tags_q = TagQuery {
+            search: Some("v1".into()),
+            ..Default::default()
+        };
+        let (pg, count) = tags(Dialect::Postgres, RepoId(7), &tags_q);
+        assert!(pg.text.contains("LIMIT $5 OFFSET $6"), "{}", pg.text);
+        assert_eq!(count.args.len(), 2);
+        let (_, count) = tags(Dialect::Sqlite, RepoId(7), &TagQuery::default());
+        assert_eq!(count.text, "SELECT num_tags FROM repositories WHERE id = ?");
     }
 }

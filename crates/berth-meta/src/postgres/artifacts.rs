@@ -322,8 +322,8 @@ impl ArtifactStore for PostgresMetaStore {
     }
 
     async fn list_tags(&self, repo: RepoId, query: &TagQuery) -> Result<Listed<TagRow>> {
-        let sql = listing::tags(DIALECT, repo, query);
-        let fallback = listing::count_of(&sql);
+        let (sql, count) = listing::tags(DIALECT, repo, query);
+        let fallback = Some(count);
         let rows: Vec<Counted<TagDbRow>> = query_as(sql).fetch_all(&self.pool).await?;
         let total = self
             .fallback_total(rows.is_empty(), query.page.offset, fallback)
