@@ -263,6 +263,33 @@ fn repository_filters(sql: &mut Sql, q: &RepositoryQuery) {
     sql.visible_repositories(&q.visibility);
 }
 
+/// `SELECT` and what a page of rows returns before its `total` (NULL for SQLite when an
+/// empty page carries none, see [`repositories`]): for PostgreSQL the
+/// columns (the caller orders the rows); for SQLite the whole page as one value, a JSON
+/// array of the rows (each an array of the columns, in order), since sqlx hands SQLite rows
+/// over one by one, copying every value, which costs more than the query itself.
+fn page_select(sql: &mut Sql, columns: &str, order: &dyn Fn(&mut Sql)) {
+    sql.push("SELECT ");
+    match sql.dialect {
+        Dialect::Postgres => {
+            sql.push(columns);
+        }
+        Dialect::Sqlite => {
+            sql.push("json_group_array(json_array(");
+            for (i, column) in columns.split(", ").enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                let expr = column.split(" AS ").next().unwrap_or(column);
+                sql.push(expr.trim());
+            }
+            sql.push(")");
+            order(sql);
+            sql.push(")");
+        }
+    }
+}
+
 /// Whether the repository filters read the namespace (alias `n`).
 fn repositories_need_namespace(q: &RepositoryQuery) -> bool {
     q.namespace.is_some() || q.name_search.is_some() || !matches!(q.visibility, Visibility::All)
@@ -319,10 +346,23 @@ pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> (Sql, Sql) 
             sql.push(direction(q.direction));
         }
     };
+    // A search reads every name anyway: counting the matches beside the page (a window
+    // over the matching ids only) saves a second scan; a page past the end has no row to
+    // carry the total, which the count query then gives.
+    let scan = q.search.is_some() || q.name_search.is_some();
     let mut sql = Sql::new(dialect);
-    sql.push("SELECT ").push(REPOSITORY_COLUMNS).push(", (");
-    repository_count_into(&mut sql, q);
-    sql.push(") AS total FROM (SELECT r.id FROM repositories r");
+    page_select(&mut sql, REPOSITORY_COLUMNS, &order);
+    if scan {
+        sql.push(match dialect {
+            Dialect::Sqlite => ", max(p.total) AS total",
+            Dialect::Postgres => ", p.total",
+        });
+        sql.push(" FROM (SELECT r.id, COUNT(*) OVER () AS total FROM repositories r");
+    } else {
+        sql.push(", (");
+        repository_count_into(&mut sql, q);
+        sql.push(") AS total FROM (SELECT r.id FROM repositories r");
+    }
     if repositories_need_namespace(q) {
         sql.push(" JOIN namespaces n ON n.id = r.namespace_id");
     }
@@ -331,7 +371,9 @@ pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> (Sql, Sql) 
     order(&mut sql);
     sql.page(&q.page);
     sql.push(") p JOIN repositories r ON r.id = p.id JOIN namespaces n ON n.id = r.namespace_id");
-    order(&mut sql);
+    if dialect == Dialect::Postgres {
+        order(&mut sql);
+    }
     let mut count = Sql::new(dialect);
     repository_count_into(&mut count, q);
     (sql, count)
@@ -367,7 +409,8 @@ pub(crate) fn tags(dialect: Dialect, repo: RepoId, q: &TagQuery) -> (Sql, Sql) {
             .push(", t.name");
     };
     let mut sql = Sql::new(dialect);
-    sql.push("SELECT ").push(TAG_COLUMNS).push(", (");
+    page_select(&mut sql, TAG_COLUMNS, &order);
+    sql.push(", (");
     count_into(&mut sql);
     sql.push(") AS total FROM (SELECT * FROM tags t WHERE t.repository_id = ")
         .int_arg(repo.0);
@@ -377,7 +420,9 @@ pub(crate) fn tags(dialect: Dialect, repo: RepoId, q: &TagQuery) -> (Sql, Sql) {
     order(&mut sql);
     sql.page(&q.page);
     sql.push(") t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest");
-    order(&mut sql);
+    if dialect == Dialect::Postgres {
+        order(&mut sql);
+    }
     let mut count = Sql::new(dialect);
     count_into(&mut count);
     (sql, count)
@@ -393,10 +438,14 @@ fn manifest_info_select(sql: &mut Sql) -> &mut Sql {
     )
 }
 
-pub(crate) fn manifest_info(dialect: Dialect, repo: RepoId, digest: &str) -> Sql {
+/// One manifest's info row; with `body`, its bytes too (column `body`).
+pub(crate) fn manifest_info(dialect: Dialect, repo: RepoId, digest: &str, body: bool) -> Sql {
     let mut sql = Sql::new(dialect);
-    manifest_info_select(&mut sql)
-        .push(" FROM manifests m WHERE m.repository_id = ")
+    manifest_info_select(&mut sql);
+    if body {
+        sql.push(", m.body");
+    }
+    sql.push(" FROM manifests m WHERE m.repository_id = ")
         .int_arg(repo.0)
         .push(" AND m.digest = ")
         .text_arg(digest);
