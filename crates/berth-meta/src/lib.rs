@@ -467,6 +467,14 @@ pub trait ArtifactStore: Send + Sync + 'static {
 
     async fn manifest_info(&self, repo: RepoId, digest: &Digest) -> Result<Option<ManifestInfo>>;
 
+    /// [`ArtifactStore::manifest_info`] and the manifest's bytes, in one trip (the detail
+    /// views need both).
+    async fn manifest_info_and_body(
+        &self,
+        repo: RepoId,
+        digest: &Digest,
+    ) -> Result<Option<(ManifestInfo, ManifestRow)>>;
+
     async fn list_manifests(
         &self,
         repo: RepoId,

@@ -4,7 +4,7 @@
 
 use crate::rows::{
     MANIFEST_INFO_COLUMNS, NAMESPACE_COLUMNS, PROXY_COLUMNS, REMOTE_COLUMNS, REMOTE_FROM,
-    REPOSITORY_COLUMNS, REPOSITORY_FROM, TAG_COLUMNS, TAG_FROM, USER_COLUMNS,
+    REPOSITORY_COLUMNS, REPOSITORY_FROM, TAG_COLUMNS, USER_COLUMNS,
 };
 use crate::{
     AuditQuery, Direction, ManifestOrder, ManifestQuery, NamespaceOrder, NamespaceQuery, Page,
@@ -77,11 +77,17 @@ impl Sql {
             Dialect::Sqlite => " LIKE ",
             Dialect::Postgres => " ILIKE ",
         };
-        self.push(" AND ")
-            .push(column)
-            .push(like)
-            .text_arg(&format!("%{escaped}%"))
-            .push(" ESCAPE '\\'")
+        self.push(" AND ").push(column).push(like);
+        // SQLite re-prepares a statement every time a LIKE pattern given as a bare
+        // parameter is bound (it might allow an index); an expression is left alone.
+        if self.dialect == Dialect::Sqlite {
+            self.push("(")
+                .text_arg(&format!("%{escaped}%"))
+                .push(" || '')");
+        } else {
+            self.text_arg(&format!("%{escaped}%"));
+        }
+        self.push(" ESCAPE '\\'")
     }
 
     /// `AND <column> starts with prefix`, by a range so that the name index serves it.
@@ -98,10 +104,22 @@ impl Sql {
     }
 
     fn page(&mut self, page: &Page) -> &mut Sql {
-        self.push(" LIMIT ")
-            .int_arg(i64::from(page.limit))
-            .push(" OFFSET ")
-            .int_arg(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
+        match self.dialect {
+            // SQLite (3.4x) reads a bare `LIMIT ?` as a constant when it plans and then
+            // re-prepares the statement at every bind of it, i.e. on every run: as an
+            // expression, the limit is read when the statement runs.
+            Dialect::Sqlite => self
+                .push(" LIMIT CAST(")
+                .int_arg(i64::from(page.limit))
+                .push(" AS INTEGER) OFFSET ")
+                .int_arg(offset),
+            Dialect::Postgres => self
+                .push(" LIMIT ")
+                .int_arg(i64::from(page.limit))
+                .push(" OFFSET ")
+                .int_arg(offset),
+        }
     }
 
     /// The aggregate of `column` joined by newlines, in lexical order.
@@ -249,14 +267,74 @@ fn repository_filters(sql: &mut Sql, q: &RepositoryQuery) {
     sql.visible_repositories(&q.visibility);
 }
 
-pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> Sql {
-    let mut sql = Sql::new(dialect);
-    sql.push("SELECT ")
-        .push(REPOSITORY_COLUMNS)
-        .push(", COUNT(*) OVER () AS total ")
-        .push(REPOSITORY_FROM)
-        .push(" WHERE TRUE");
-    repository_filters(&mut sql, q);
+/// `SELECT` and what a page of rows returns before its `total` (NULL for SQLite when an
+/// empty page carries none, see [`repositories`]): for PostgreSQL the
+/// columns (the caller orders the rows); for SQLite the whole page as one value, a JSON
+/// array of the rows (each an array of the columns, in order), since sqlx hands SQLite rows
+/// over one by one, copying every value, which costs more than the query itself.
+fn page_select(sql: &mut Sql, columns: &str, order: &dyn Fn(&mut Sql)) {
+    sql.push("SELECT ");
+    match sql.dialect {
+        Dialect::Postgres => {
+            sql.push(columns);
+        }
+        Dialect::Sqlite => {
+            sql.push("json_group_array(json_array(");
+            for (i, column) in columns.split(", ").enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                let expr = column.split(" AS ").next().unwrap_or(column);
+                sql.push(expr.trim());
+            }
+            sql.push(")");
+            order(sql);
+            sql.push(")");
+        }
+    }
+}
+
+/// Whether the repository filters read the namespace (alias `n`).
+fn repositories_need_namespace(q: &RepositoryQuery) -> bool {
+    q.namespace.is_some() || q.name_search.is_some() || !matches!(q.visibility, Visibility::All)
+}
+
+/// `SELECT COUNT(*)` of the repositories `q` selects, joining the namespaces only when a
+/// filter reads them; with no filter at all, a bare count that SQLite answers from the
+/// b-tree's page counts.
+fn repository_count_into(sql: &mut Sql, q: &RepositoryQuery) {
+    let unfiltered = q.prefix.is_none()
+        && q.search.is_none()
+        && q.kind.is_none()
+        && q.category.is_none()
+        && !q.with_manifests;
+    if repositories_need_namespace(q) {
+        sql.push("SELECT COUNT(*) ")
+            .push(REPOSITORY_FROM)
+            .push(" WHERE TRUE");
+    } else if unfiltered {
+        // SQLite counts a table from its b-tree; PostgreSQL would visit every row, so
+        // there the namespaces' counters (kept by triggers in each change's transaction)
+        // are summed.
+        sql.push(match sql.dialect {
+            Dialect::Sqlite => "SELECT COUNT(*) FROM repositories r",
+            Dialect::Postgres => {
+                "SELECT CAST(COALESCE(SUM(num_repositories), 0) AS BIGINT) FROM namespaces"
+            }
+        });
+        return;
+    } else {
+        sql.push("SELECT COUNT(*) FROM repositories r WHERE TRUE");
+    }
+    repository_filters(sql, q);
+}
+
+/// A page of repositories and, for a page that comes back empty, the query of its total.
+///
+/// The page is found on the ids alone (the name index covers the default order, so an
+/// offset skips index entries, not joined rows), then joined with the rows; its total is
+/// an uncorrelated subquery that both dialects evaluate once (no window over every row).
+pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> (Sql, Sql) {
     let column = match q.order {
         RepositoryOrder::Name => "r.name",
         RepositoryOrder::Created => "r.created_at",
@@ -271,39 +349,95 @@ pub(crate) fn repositories(dialect: Dialect, q: &RepositoryQuery) -> Sql {
         RepositoryOrder::Created => ", r.id",
         _ => ", r.name",
     };
-    sql.push(" ORDER BY ")
-        .push(column)
-        .push(direction(q.direction))
-        .push(tie);
-    if q.order == RepositoryOrder::Created {
-        sql.push(direction(q.direction));
+    let order = |sql: &mut Sql| {
+        sql.push(" ORDER BY ")
+            .push(column)
+            .push(direction(q.direction))
+            .push(tie);
+        if q.order == RepositoryOrder::Created {
+            sql.push(direction(q.direction));
+        }
+    };
+    // A search reads every name anyway: counting the matches beside the page (a window
+    // over the matching ids only) saves a second scan; a page past the end has no row to
+    // carry the total, which the count query then gives.
+    let scan = q.search.is_some() || q.name_search.is_some();
+    let mut sql = Sql::new(dialect);
+    page_select(&mut sql, REPOSITORY_COLUMNS, &order);
+    if scan {
+        sql.push(match dialect {
+            Dialect::Sqlite => ", max(p.total) AS total",
+            Dialect::Postgres => ", p.total",
+        });
+        sql.push(" FROM (SELECT r.id, COUNT(*) OVER () AS total FROM repositories r");
+    } else {
+        sql.push(", (");
+        repository_count_into(&mut sql, q);
+        sql.push(") AS total FROM (SELECT r.id FROM repositories r");
     }
+    if repositories_need_namespace(q) {
+        sql.push(" JOIN namespaces n ON n.id = r.namespace_id");
+    }
+    sql.push(" WHERE TRUE");
+    repository_filters(&mut sql, q);
+    order(&mut sql);
     sql.page(&q.page);
-    sql
+    sql.push(") p JOIN repositories r ON r.id = p.id JOIN namespaces n ON n.id = r.namespace_id");
+    if dialect == Dialect::Postgres {
+        order(&mut sql);
+    }
+    let mut count = Sql::new(dialect);
+    repository_count_into(&mut count, q);
+    (sql, count)
 }
 
-pub(crate) fn tags(dialect: Dialect, repo: RepoId, q: &TagQuery) -> Sql {
-    let mut sql = Sql::new(dialect);
-    sql.push("SELECT ")
-        .push(TAG_COLUMNS)
-        .push(", COUNT(*) OVER () AS total ")
-        .push(TAG_FROM)
-        .push(" WHERE t.repository_id = ")
-        .int_arg(repo.0);
-    if let Some(term) = &q.search {
-        sql.contains("t.name", term);
-    }
+/// A page of tags and, for a page that comes back empty, the query of its total.
+///
+/// The page is cut from the tags alone (their primary key covers the default order), then
+/// joined with the manifests; the total of an unfiltered listing is the repository's tag
+/// counter (kept by the triggers in every change's transaction).
+pub(crate) fn tags(dialect: Dialect, repo: RepoId, q: &TagQuery) -> (Sql, Sql) {
+    let count_into = |sql: &mut Sql| match &q.search {
+        None => {
+            sql.push("SELECT num_tags FROM repositories WHERE id = ")
+                .int_arg(repo.0);
+        }
+        Some(term) => {
+            // Every tag has its manifest (a foreign key), so the tags alone count.
+            sql.push("SELECT COUNT(*) FROM tags t WHERE t.repository_id = ")
+                .int_arg(repo.0);
+            sql.contains("t.name", term);
+        }
+    };
     let column = match q.order {
         TagOrder::Name => "t.name",
         TagOrder::Pushed => "t.updated_at",
         TagOrder::Downloads => "t.downloads",
     };
-    sql.push(" ORDER BY ")
-        .push(column)
-        .push(direction(q.direction))
-        .push(", t.name");
+    let order = |sql: &mut Sql| {
+        sql.push(" ORDER BY ")
+            .push(column)
+            .push(direction(q.direction))
+            .push(", t.name");
+    };
+    let mut sql = Sql::new(dialect);
+    page_select(&mut sql, TAG_COLUMNS, &order);
+    sql.push(", (");
+    count_into(&mut sql);
+    sql.push(") AS total FROM (SELECT * FROM tags t WHERE t.repository_id = ")
+        .int_arg(repo.0);
+    if let Some(term) = &q.search {
+        sql.contains("t.name", term);
+    }
+    order(&mut sql);
     sql.page(&q.page);
-    sql
+    sql.push(") t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest");
+    if dialect == Dialect::Postgres {
+        order(&mut sql);
+    }
+    let mut count = Sql::new(dialect);
+    count_into(&mut count);
+    (sql, count)
 }
 
 /// The select list and source of manifest info rows, tags aggregated.
@@ -316,10 +450,14 @@ fn manifest_info_select(sql: &mut Sql) -> &mut Sql {
     )
 }
 
-pub(crate) fn manifest_info(dialect: Dialect, repo: RepoId, digest: &str) -> Sql {
+/// One manifest's info row; with `body`, its bytes too (column `body`).
+pub(crate) fn manifest_info(dialect: Dialect, repo: RepoId, digest: &str, body: bool) -> Sql {
     let mut sql = Sql::new(dialect);
-    manifest_info_select(&mut sql)
-        .push(" FROM manifests m WHERE m.repository_id = ")
+    manifest_info_select(&mut sql);
+    if body {
+        sql.push(", m.body");
+    }
+    sql.push(" FROM manifests m WHERE m.repository_id = ")
         .int_arg(repo.0)
         .push(" AND m.digest = ")
         .text_arg(digest);
@@ -515,14 +653,16 @@ mod tests {
             },
             ..Default::default()
         };
-        let pg = repositories(Dialect::Postgres, &q);
+        let (pg, count) = repositories(Dialect::Postgres, &q);
+        // A search counts beside the page (a window over the matching ids).
+        assert!(pg.text.contains("COUNT(*) OVER ()"), "{}", pg.text);
         assert!(pg.text.contains("n.name = $1"), "{}", pg.text);
         assert!(pg.text.contains("ILIKE $2"), "{}", pg.text);
         assert!(pg.text.contains("LIMIT $5 OFFSET $6"), "{}", pg.text);
         assert!(matches!(&pg.args[1], Arg::Text(s) if s == "%a\\_b\\%%"));
-        let lite = repositories(Dialect::Sqlite, &q);
+        let (lite, _) = repositories(Dialect::Sqlite, &q);
         assert_eq!(lite.text.matches('?').count(), 6);
-        let count = count_of(&pg).unwrap();
+        assert!(lite.text.contains("LIKE (? || '')"), "{}", lite.text);
         assert!(
             count
                 .text
@@ -530,5 +670,22 @@ mod tests {
         );
         assert!(!count.text.contains("LIMIT"));
         assert_eq!(count.args.len(), 4);
+        // Without a search, the total is a subquery that binds the filters first.
+        let q = RepositoryQuery { search: None, ..q };
+        let (pg, _) = repositories(Dialect::Postgres, &q);
+        assert!(!pg.text.contains("OVER"), "{}", pg.text);
+        assert!(pg.text.contains("n.name = $4"), "{}", pg.text);
+        assert!(pg.text.contains("LIMIT $7 OFFSET $8"), "{}", pg.text);
+        let (_, bare) = repositories(Dialect::Sqlite, &RepositoryQuery::default());
+        assert_eq!(bare.text, "SELECT COUNT(*) FROM repositories r");
+        let tags_q = TagQuery {
+            search: Some("v1".into()),
+            ..Default::default()
+        };
+        let (pg, count) = tags(Dialect::Postgres, RepoId(7), &tags_q);
+        assert!(pg.text.contains("LIMIT $5 OFFSET $6"), "{}", pg.text);
+        assert_eq!(count.args.len(), 2);
+        let (_, count) = tags(Dialect::Sqlite, RepoId(7), &TagQuery::default());
+        assert_eq!(count.text, "SELECT num_tags FROM repositories WHERE id = ?");
     }
 }

@@ -120,16 +120,20 @@ pub(crate) const REPOSITORY_COLUMNS: &str = "r.id, r.name, r.namespace_id, n.nam
 pub(crate) const REPOSITORY_FROM: &str =
     "FROM repositories r JOIN namespaces n ON n.id = r.namespace_id";
 
-#[derive(sqlx::FromRow)]
+/// Also read from a JSON array of its columns in order (SQLite's listing pages, see
+/// `listing::page_select`), where booleans are SQLite's integers.
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct RepositoryDbRow {
     id: i64,
     name: String,
     namespace_id: i64,
     namespace: String,
+    #[serde(deserialize_with = "int_bool")]
     namespace_public: bool,
     kind: String,
     category: String,
     description: String,
+    #[serde(deserialize_with = "int_bool_opt")]
     is_public: Option<bool>,
     creator: String,
     created_at: i64,
@@ -179,7 +183,8 @@ pub(crate) const TAG_COLUMNS: &str = "t.name, t.digest, m.media_type, m.artifact
 pub(crate) const TAG_FROM: &str =
     "FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest";
 
-#[derive(sqlx::FromRow)]
+/// Also read from a JSON array of its columns in order (SQLite's listing pages).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct TagDbRow {
     name: String,
     digest: String,
@@ -233,6 +238,27 @@ pub(crate) struct ManifestInfoDbRow {
     tags: Option<String>,
 }
 
+/// A manifest info row with the manifest's bytes.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ManifestInfoBodyDbRow {
+    #[sqlx(flatten)]
+    info: ManifestInfoDbRow,
+    body: Vec<u8>,
+}
+
+impl TryFrom<ManifestInfoBodyDbRow> for (ManifestInfo, crate::ManifestRow) {
+    type Error = MetaError;
+    fn try_from(r: ManifestInfoBodyDbRow) -> Result<(ManifestInfo, crate::ManifestRow)> {
+        let info = ManifestInfo::try_from(r.info)?;
+        let row = crate::ManifestRow {
+            digest: info.digest.clone(),
+            media_type: info.media_type.clone(),
+            body: bytes::Bytes::from(r.body),
+        };
+        Ok((info, row))
+    }
+}
+
 impl TryFrom<ManifestInfoDbRow> for ManifestInfo {
     type Error = MetaError;
     fn try_from(r: ManifestInfoDbRow) -> Result<ManifestInfo> {
@@ -272,6 +298,46 @@ where
             total: row.try_get("total")?,
         })
     }
+}
+
+/// A boolean as SQLite's JSON functions write one: 0 or 1 (`true`/`false` taken too).
+fn int_bool<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    int_bool_opt(d)?.ok_or_else(|| serde::de::Error::custom("a boolean, not null"))
+}
+
+fn int_bool_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<bool>, D::Error> {
+    use serde::Deserialize;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntBool {
+        Int(i64),
+        Bool(bool),
+    }
+    Ok(Option::<IntBool>::deserialize(d)?.map(|b| match b {
+        IntBool::Int(n) => n != 0,
+        IntBool::Bool(b) => b,
+    }))
+}
+
+/// A listing page that SQLite returned as one JSON array of rows (see
+/// `listing::page_select`), with its total, into records.
+pub(crate) fn json_listed<'a, D, T>(rows: &'a str, total: i64) -> Result<crate::Listed<T>>
+where
+    D: serde::Deserialize<'a>,
+    T: TryFrom<D, Error = MetaError>,
+{
+    let rows: Vec<D> = serde_json::from_str(rows)
+        .map_err(|e| MetaError::Corrupt(format!("a listing page: {e}")))?;
+    let items = rows
+        .into_iter()
+        .map(T::try_from)
+        .collect::<Result<Vec<T>>>()?;
+    Ok(crate::Listed {
+        items,
+        total: count(total),
+    })
 }
 
 /// Rows of one listing page into records, with the total.

@@ -11,7 +11,8 @@ use sqlx::{Postgres, Transaction};
 use super::uploads::link;
 use super::{DIALECT, PostgresMetaStore, lock_repository, query_as};
 use crate::rows::{
-    Counted, ManifestInfoDbRow, TAG_COLUMNS, TAG_FROM, TagDbRow, listed, parse_digest,
+    Counted, ManifestInfoBodyDbRow, ManifestInfoDbRow, TAG_COLUMNS, TAG_FROM, TagDbRow, listed,
+    parse_digest,
 };
 use crate::{
     ArtifactStore, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow,
@@ -269,9 +270,19 @@ impl ArtifactStore for PostgresMetaStore {
     }
 
     async fn manifest_info(&self, repo: RepoId, digest: &Digest) -> Result<Option<ManifestInfo>> {
-        let sql = listing::manifest_info(DIALECT, repo, digest.as_str());
+        let sql = listing::manifest_info(DIALECT, repo, digest.as_str(), false);
         let row: Option<ManifestInfoDbRow> = query_as(sql).fetch_optional(&self.pool).await?;
         row.map(ManifestInfo::try_from).transpose()
+    }
+
+    async fn manifest_info_and_body(
+        &self,
+        repo: RepoId,
+        digest: &Digest,
+    ) -> Result<Option<(ManifestInfo, ManifestRow)>> {
+        let sql = listing::manifest_info(DIALECT, repo, digest.as_str(), true);
+        let row: Option<ManifestInfoBodyDbRow> = query_as(sql).fetch_optional(&self.pool).await?;
+        row.map(TryInto::try_into).transpose()
     }
 
     async fn list_manifests(
@@ -352,8 +363,8 @@ impl ArtifactStore for PostgresMetaStore {
     }
 
     async fn list_tags(&self, repo: RepoId, query: &TagQuery) -> Result<Listed<TagRow>> {
-        let sql = listing::tags(DIALECT, repo, query);
-        let fallback = listing::count_of(&sql);
+        let (sql, count) = listing::tags(DIALECT, repo, query);
+        let fallback = Some(count);
         let rows: Vec<Counted<TagDbRow>> = query_as(sql).fetch_all(&self.pool).await?;
         let total = self
             .fallback_total(rows.is_empty(), query.page.offset, fallback)

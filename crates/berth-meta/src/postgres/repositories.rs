@@ -310,8 +310,8 @@ impl RepositoryStore for PostgresMetaStore {
     }
 
     async fn list_repositories(&self, query: &RepositoryQuery) -> Result<Listed<RepositoryRow>> {
-        let sql = listing::repositories(DIALECT, query);
-        let fallback = listing::count_of(&sql);
+        let (sql, count) = listing::repositories(DIALECT, query);
+        let fallback = Some(count);
         let rows: Vec<Counted<RepositoryDbRow>> = query_as(sql).fetch_all(&self.pool).await?;
         let total = self
             .fallback_total(rows.is_empty(), query.page.offset, fallback)

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use super::uploads::{bind_link, gone, link_sql};
 use super::{DIALECT, SqliteMetaStore, json, query_as, split_lines};
 use crate::rows::{
-    Counted, ManifestInfoDbRow, TAG_COLUMNS, TAG_FROM, TagDbRow, listed, parse_digest,
+    Counted, ManifestInfoBodyDbRow, ManifestInfoDbRow, TAG_COLUMNS, TAG_FROM, TagDbRow,
+    json_listed, listed, parse_digest,
 };
 use crate::{
     ArtifactStore, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow,
@@ -268,9 +269,19 @@ impl ArtifactStore for SqliteMetaStore {
     }
 
     async fn manifest_info(&self, repo: RepoId, digest: &Digest) -> Result<Option<ManifestInfo>> {
-        let sql = listing::manifest_info(DIALECT, repo, digest.as_str());
+        let sql = listing::manifest_info(DIALECT, repo, digest.as_str(), false);
         let row: Option<ManifestInfoDbRow> = query_as(sql).fetch_optional(&self.reader).await?;
         row.map(ManifestInfo::try_from).transpose()
+    }
+
+    async fn manifest_info_and_body(
+        &self,
+        repo: RepoId,
+        digest: &Digest,
+    ) -> Result<Option<(ManifestInfo, ManifestRow)>> {
+        let sql = listing::manifest_info(DIALECT, repo, digest.as_str(), true);
+        let row: Option<ManifestInfoBodyDbRow> = query_as(sql).fetch_optional(&self.reader).await?;
+        row.map(TryInto::try_into).transpose()
     }
 
     async fn list_manifests(
@@ -356,13 +367,10 @@ impl ArtifactStore for SqliteMetaStore {
     }
 
     async fn list_tags(&self, repo: RepoId, query: &TagQuery) -> Result<Listed<TagRow>> {
-        let sql = listing::tags(DIALECT, repo, query);
-        let fallback = listing::count_of(&sql);
-        let rows: Vec<Counted<TagDbRow>> = query_as(sql).fetch_all(&self.reader).await?;
-        let total = self
-            .fallback_total(rows.is_empty(), query.page.offset, fallback)
-            .await?;
-        listed(rows, total)
+        // One row: the page as JSON and the total (see listing::page_select).
+        let (sql, _) = listing::tags(DIALECT, repo, query);
+        let (rows, total): (String, i64) = query_as(sql).fetch_one(&self.reader).await?;
+        json_listed::<TagDbRow, _>(&rows, total)
     }
 
     async fn referrers(&self, repo: RepoId, subject: &Digest) -> Result<Vec<Referrer>> {

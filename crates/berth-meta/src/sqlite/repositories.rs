@@ -6,7 +6,7 @@ use berth_core::{Level, RepoName};
 use super::{DIALECT, SqliteMetaStore, query_as};
 use crate::rows::{
     Counted, MemberDbRow, NAMESPACE_COLUMNS, NamespaceDbRow, REPOSITORY_COLUMNS, REPOSITORY_FROM,
-    RepositoryDbRow, listed,
+    RepositoryDbRow, json_listed, listed,
 };
 use crate::{
     Listed, MemberRow, MetaError, NamespaceQuery, NamespaceRow, NamespaceUpdate, NewNamespace,
@@ -335,13 +335,17 @@ impl RepositoryStore for SqliteMetaStore {
     }
 
     async fn list_repositories(&self, query: &RepositoryQuery) -> Result<Listed<RepositoryRow>> {
-        let sql = listing::repositories(DIALECT, query);
-        let fallback = listing::count_of(&sql);
-        let rows: Vec<Counted<RepositoryDbRow>> = query_as(sql).fetch_all(&self.reader).await?;
-        let total = self
-            .fallback_total(rows.is_empty(), query.page.offset, fallback)
-            .await?;
-        listed(rows, total)
+        // One row: the page as JSON and the total (see listing::page_select).
+        let (sql, count) = listing::repositories(DIALECT, query);
+        let (rows, total): (String, Option<i64>) = query_as(sql).fetch_one(&self.reader).await?;
+        let total = match total {
+            Some(total) => total,
+            None => self
+                .fallback_total(true, query.page.offset, Some(count))
+                .await?
+                .unwrap_or(0),
+        };
+        json_listed::<RepositoryDbRow, _>(&rows, total)
     }
 
     async fn update_repository(

@@ -382,6 +382,96 @@ async fn listings_and_downloads(meta: &Meta) {
     assert_eq!(manifests.total, 5);
     assert_eq!(manifests.items[0].tags.len(), 2);
 
+    // The detail views read a manifest's info and bytes in one trip: the same as apart.
+    let (info, body) = store
+        .manifest_info_and_body(r, &ms[1].digest)
+        .await
+        .unwrap()
+        .unwrap();
+    let alone = store
+        .manifest_info(r, &ms[1].digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info, alone);
+    let stored = store
+        .get_manifest(r, &Reference::Digest(ms[1].digest.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (body.digest, body.media_type, body.body),
+        (stored.digest, stored.media_type, stored.body)
+    );
+    let missing = Digest::sha256(b"no such manifest");
+    assert!(
+        store
+            .manifest_info_and_body(r, &missing)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Totals (the tag counter, the repository count) follow deletes, on a page and past
+    // the end.
+    let scratch = "suite/listing-totals";
+    let s = repo_id(meta, scratch).await;
+    store.link_blob(s, &config, 10).await.unwrap();
+    for m in &ms[..2] {
+        store
+            .put_manifest(
+                s,
+                m,
+                &[
+                    tag(&format!("a-{}", &m.digest.as_str()[7..12])),
+                    tag(&format!("b-{}", &m.digest.as_str()[7..12])),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let totals = |search: Option<&'static str>| async move {
+        let page = store.list_tags(s, &q(search, 1, 1)).await.unwrap().total;
+        let past = store.list_tags(s, &q(search, 99, 1)).await.unwrap().total;
+        assert_eq!(page, past);
+        page
+    };
+    assert_eq!((totals(None).await, totals(Some("a-")).await), (4, 2));
+    let first = format!("a-{}", &ms[0].digest.as_str()[7..12]);
+    assert!(store.delete_tag(s, &tag(&first)).await.unwrap());
+    assert_eq!((totals(None).await, totals(Some("a-")).await), (3, 1));
+    assert!(store.delete_manifest(s, &ms[1].digest).await.unwrap());
+    assert_eq!(totals(None).await, 1);
+    let repos = |offset| crate::RepositoryQuery {
+        page: Page { offset, limit: 1 },
+        ..Default::default()
+    };
+    let before = meta
+        .repositories
+        .list_repositories(&repos(0))
+        .await
+        .unwrap()
+        .total;
+    let past = meta
+        .repositories
+        .list_repositories(&repos(100_000))
+        .await
+        .unwrap();
+    assert_eq!((past.total, past.items.len()), (before, 0));
+    assert!(
+        meta.repositories
+            .delete_repository(&super::repo(scratch))
+            .await
+            .unwrap()
+    );
+    let after = meta
+        .repositories
+        .list_repositories(&repos(0))
+        .await
+        .unwrap()
+        .total;
+    assert_eq!(after, before - 1);
+
     // Pulls counted in memory arrive in a batch.
     let now = now_ms();
     let pulls = [

@@ -428,21 +428,25 @@ impl ManifestService {
     /// A tag, what it points at, and (for an index) each platform's image.
     pub async fn tag_detail(&self, repo: &RepositoryRow, tag: &Tag) -> Result<TagDetail> {
         let tag_row = self.get_tag(repo, tag).await?;
-        let manifest = self.manifest_info(repo, &tag_row.digest).await?;
-        let detail = self.image_detail(repo, &manifest, None).await?;
-        let mut platforms = Vec::new();
-        let row = self.row(repo, &tag_row.digest).await?;
+        let (manifest, row) = self.info_and_row(repo, &tag_row.digest).await?;
         let parsed = parse_stored(&row)?;
-        if parsed.kind == ManifestKind::Index {
-            for child in &parsed.children {
-                let Ok(info) = self.manifest_info(repo, &child.digest).await else {
-                    continue;
-                };
-                platforms.push(
-                    self.image_detail(repo, &info, child.platform.clone())
-                        .await?,
-                );
-            }
+        let children = match parsed.kind {
+            ManifestKind::Index => parsed.children.clone(),
+            ManifestKind::Image => Vec::new(),
+        };
+        let detail = self
+            .image_detail(repo, &manifest, row, parsed, None)
+            .await?;
+        let mut platforms = Vec::new();
+        for child in &children {
+            let Ok((info, row)) = self.info_and_row(repo, &child.digest).await else {
+                continue;
+            };
+            let parsed = parse_stored(&row)?;
+            platforms.push(
+                self.image_detail(repo, &info, row, parsed, child.platform.clone())
+                    .await?,
+            );
         }
         Ok(TagDetail {
             tag: tag_row,
@@ -458,15 +462,21 @@ impl ManifestService {
         repo: &RepositoryRow,
         digest: &Digest,
     ) -> Result<ImageDetail> {
-        let info = self.manifest_info(repo, digest).await?;
-        self.image_detail(repo, &info, None).await
+        let (info, row) = self.info_and_row(repo, digest).await?;
+        let parsed = parse_stored(&row)?;
+        self.image_detail(repo, &info, row, parsed, None).await
     }
 
-    async fn row(&self, repo: &RepositoryRow, digest: &Digest) -> Result<ManifestRow> {
+    /// A manifest's info and its bytes, in one trip to the database.
+    async fn info_and_row(
+        &self,
+        repo: &RepositoryRow,
+        digest: &Digest,
+    ) -> Result<(ManifestInfo, ManifestRow)> {
         self.store
             .meta
             .artifacts
-            .get_manifest(repo.id, &Reference::Digest(digest.clone()))
+            .manifest_info_and_body(repo.id, digest)
             .await?
             .ok_or_else(|| ServiceError::NotFound(Entity::Manifest(digest.to_string())))
     }
@@ -475,13 +485,13 @@ impl ManifestService {
         &self,
         repo: &RepositoryRow,
         info: &ManifestInfo,
+        row: ManifestRow,
+        parsed: ParsedManifest,
         platform: Option<serde_json::Value>,
     ) -> Result<ImageDetail> {
-        let row = self.row(repo, &info.digest).await?;
-        let parsed = parse_stored(&row)?;
         let (config, layers) = match parsed.kind {
             ManifestKind::Image => {
-                let mut blobs = parsed.blobs.clone().into_iter();
+                let mut blobs = parsed.blobs.into_iter();
                 (blobs.next(), blobs.collect())
             }
             ManifestKind::Index => (None, Vec::new()),
