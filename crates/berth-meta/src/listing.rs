@@ -296,7 +296,10 @@ fn page_select(sql: &mut Sql, columns: &str, order: &dyn Fn(&mut Sql)) {
 
 /// Whether the repository filters read the namespace (alias `n`).
 fn repositories_need_namespace(q: &RepositoryQuery) -> bool {
-    q.namespace.is_some() || q.name_search.is_some() || !matches!(q.visibility, Visibility::All)
+    q.namespace.is_some()
+        || q.name_search.is_some()
+        || q.is_public.is_some()
+        || !matches!(q.visibility, Visibility::All)
 }
 
 /// `SELECT COUNT(*)` of the repositories `q` selects, joining the namespaces only when a
@@ -307,6 +310,7 @@ fn repository_count_into(sql: &mut Sql, q: &RepositoryQuery) {
         && q.search.is_none()
         && q.kind.is_none()
         && q.category.is_none()
+        && q.is_public.is_none()
         && !q.with_manifests;
     if repositories_need_namespace(q) {
         sql.push("SELECT COUNT(*) ")
