@@ -110,7 +110,10 @@ ci_pg_start() {
           ELSE
             CREATE ROLE \"$CI_PG_ROLE\" LOGIN CREATEDB PASSWORD \$pw\$$CI_PG_PASSWORD\$pw\$;
           END IF;
-        END \$\$;" >&2 || { ci_pg_log "could not create role $CI_PG_ROLE"; return 1; }
+        END \$\$;
+        -- A test's DROP DATABASE ... WITH (FORCE) must be able to end an autovacuum worker
+        -- that happens to be in its database.
+        GRANT pg_signal_backend TO \"$CI_PG_ROLE\";" >&2 || { ci_pg_log "could not create role $CI_PG_ROLE"; return 1; }
 
     # Ready means: the role logs in with its password over TCP, as the tests will.
     if ! PGPASSWORD="$CI_PG_PASSWORD" PGCONNECT_TIMEOUT=5 psql -X -q -At -h 127.0.0.1 \
