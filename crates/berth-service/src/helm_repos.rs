@@ -104,6 +104,8 @@ pub struct HelmRepoService {
 }
 
 const KINDS: [&str; 2] = ["internal", "external"];
+/// Repositories one replica syncs at the same time.
+const SYNCS_AT_ONCE: usize = 4;
 /// How long a sync may hold its repository's lease.
 const SYNC_LEASE: Duration = Duration::from_secs(600);
 
@@ -524,21 +526,33 @@ impl HelmRepoService {
             .await;
     }
 
-    /// Syncs every repository that is due (the scheduler's tick); how many it synced.
+    /// Syncs every repository that is due (the scheduler's tick), several at a time so that
+    /// a slow or broken upstream holds up only its own repository; how many it synced.
     pub async fn sync_due(&self, charts: &ChartService) -> Result<u64> {
-        let due = self.meta.helm_repos.due_helm_repos(now_ms(), 16).await?;
-        let mut synced = 0;
-        for row in due {
-            if !self.lease(&row.id).await? {
-                continue; // another replica has it
-            }
-            if let Err(e) = self.sync_locked(charts, &row).await {
-                tracing::warn!(repository = %row.name, error = %e, "Helm repository sync failed");
-            }
-            self.release(&row.id).await;
-            synced += 1;
-        }
-        Ok(synced)
+        use futures::StreamExt;
+        let due = self.meta.helm_repos.due_helm_repos(now_ms(), 64).await?;
+        let synced = std::sync::atomic::AtomicU64::new(0);
+        futures::stream::iter(due)
+            .for_each_concurrent(SYNCS_AT_ONCE, |row| {
+                let synced = &synced;
+                async move {
+                    match self.lease(&row.id).await {
+                        Ok(true) => {}
+                        Ok(false) => return, // another replica has it
+                        Err(e) => {
+                            tracing::warn!(error = %e, "taking a Helm repository sync lease failed");
+                            return;
+                        }
+                    }
+                    if let Err(e) = self.sync_locked(charts, &row).await {
+                        tracing::warn!(repository = %row.name, error = %e, "Helm repository sync failed");
+                    }
+                    self.release(&row.id).await;
+                    synced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .await;
+        Ok(synced.into_inner())
     }
 
     /// Waits for the next tick or a wake-up (a repository created or changed).
