@@ -3,7 +3,8 @@
 use axum::response::Response;
 use berth_core::Level;
 use berth_service::{
-    Direction, NamespaceOrder, NamespaceQuery, NamespaceSpec, NamespaceView, Page, ServiceError,
+    Direction, MemberRow, NamespaceOrder, NamespaceQuery, NamespaceSpec, NamespaceView, Page,
+    ServiceError,
 };
 use http::StatusCode;
 use serde::Deserialize;
@@ -62,6 +63,15 @@ pub(super) fn member_names(cx: &Ctx<'_>) -> SwrResult<Vec<String>> {
 /// `{user_id, user_name, auth}`.
 pub(super) fn user_auth(name: &str, level: Level) -> Value {
     json!({"user_id": name, "user_name": name, "auth": level.as_i64()})
+}
+
+/// The members other than the caller, as `others_auths`.
+pub(super) fn others_auths(members: &[MemberRow], me: &str) -> Vec<Value> {
+    members
+        .iter()
+        .filter(|m| m.username != me)
+        .map(|m| user_auth(&m.username, m.level))
+        .collect()
 }
 
 fn item(view: &NamespaceView) -> Value {
@@ -161,11 +171,7 @@ pub(super) async fn show_access(cx: &Ctx<'_>, namespace: &str) -> SwrResult<Resp
     let view = repositories.get_namespace(&cx.caller, namespace).await?;
     let members = repositories.list_members(&cx.caller, namespace).await?;
     let me = cx.caller.display_name();
-    let others: Vec<Value> = members
-        .iter()
-        .filter(|m| m.username != me)
-        .map(|m| user_auth(&m.username, m.level))
-        .collect();
+    let others = others_auths(&members, me);
     Ok(json(
         StatusCode::OK,
         &json!({

@@ -11,7 +11,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::namespaces::{member_names, members, user_auth};
+use super::namespaces::{member_names, members, others_auths, user_auth};
 use super::{Ctx, SwrError, SwrResult, created, json, no_content, ranged_list, short_name, time};
 
 /// SWR's repository categories.
@@ -312,11 +312,7 @@ pub(super) async fn show_access(cx: &Ctx<'_>, name: &RepoName) -> SwrResult<Resp
         .await?;
     let level = repositories.repository_level(&cx.caller, &row).await?;
     let me = cx.caller.display_name();
-    let others: Vec<Value> = members
-        .iter()
-        .filter(|m| m.username != me)
-        .map(|m| user_auth(&m.username, m.level))
-        .collect();
+    let others = others_auths(&members, me);
     Ok(json(
         StatusCode::OK,
         &json!({
