@@ -475,6 +475,13 @@ pub trait ArtifactStore: Send + Sync + 'static {
         digest: &Digest,
     ) -> Result<Option<(ManifestInfo, ManifestRow)>>;
 
+    /// A tag with its manifest's info and bytes, in one trip (the tag detail view).
+    async fn tag_info_and_body(
+        &self,
+        repo: RepoId,
+        tag: &Tag,
+    ) -> Result<Option<(TagRow, ManifestInfo, ManifestRow)>>;
+
     async fn list_manifests(
         &self,
         repo: RepoId,

@@ -259,6 +259,44 @@ impl TryFrom<ManifestInfoBodyDbRow> for (ManifestInfo, crate::ManifestRow) {
     }
 }
 
+/// A tag with its manifest's info and bytes (columns `tag_*` beside a manifest info row).
+#[derive(sqlx::FromRow)]
+pub(crate) struct TagInfoBodyDbRow {
+    #[sqlx(flatten)]
+    manifest: ManifestInfoBodyDbRow,
+    tag_name: String,
+    tag_pushed_at: i64,
+    tag_pushed_by: String,
+    tag_created_at: i64,
+    tag_downloads: i64,
+    tag_last_pulled_at: Option<i64>,
+}
+
+/// The tag columns of a [`TagInfoBodyDbRow`], from `tags tg`.
+pub(crate) const TAG_INFO_COLUMNS: &str = "tg.name AS tag_name, tg.updated_at AS tag_pushed_at, \
+     tg.pushed_by AS tag_pushed_by, tg.created_at AS tag_created_at, \
+     tg.downloads AS tag_downloads, tg.last_pulled_at AS tag_last_pulled_at";
+
+impl TryFrom<TagInfoBodyDbRow> for (TagRow, ManifestInfo, crate::ManifestRow) {
+    type Error = MetaError;
+    fn try_from(r: TagInfoBodyDbRow) -> Result<(TagRow, ManifestInfo, crate::ManifestRow)> {
+        let (info, row) = r.manifest.try_into()?;
+        let tag = TagRow {
+            digest: info.digest.clone(),
+            name: r.tag_name,
+            media_type: info.media_type.clone(),
+            artifact_type: info.artifact_type.clone(),
+            total_size: info.total_size,
+            pushed_at: r.tag_pushed_at,
+            pushed_by: r.tag_pushed_by,
+            created_at: r.tag_created_at,
+            downloads: count(r.tag_downloads),
+            last_pulled_at: r.tag_last_pulled_at,
+        };
+        Ok((tag, info, row))
+    }
+}
+
 impl TryFrom<ManifestInfoDbRow> for ManifestInfo {
     type Error = MetaError;
     fn try_from(r: ManifestInfoDbRow) -> Result<ManifestInfo> {

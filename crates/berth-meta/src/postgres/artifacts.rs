@@ -11,8 +11,8 @@ use sqlx::{Postgres, Transaction};
 use super::uploads::link;
 use super::{DIALECT, PostgresMetaStore, lock_repository, query_as};
 use crate::rows::{
-    Counted, ManifestInfoBodyDbRow, ManifestInfoDbRow, TAG_COLUMNS, TAG_FROM, TagDbRow, listed,
-    parse_digest,
+    Counted, ManifestInfoBodyDbRow, ManifestInfoDbRow, TAG_COLUMNS, TAG_FROM, TagDbRow,
+    TagInfoBodyDbRow, listed, parse_digest,
 };
 use crate::{
     ArtifactStore, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow,
@@ -285,6 +285,16 @@ impl ArtifactStore for PostgresMetaStore {
         row.map(TryInto::try_into).transpose()
     }
 
+    async fn tag_info_and_body(
+        &self,
+        repo: RepoId,
+        tag: &Tag,
+    ) -> Result<Option<(TagRow, ManifestInfo, ManifestRow)>> {
+        let sql = listing::tag_info(DIALECT, repo, tag.as_str());
+        let row: Option<TagInfoBodyDbRow> = query_as(sql).fetch_optional(&self.pool).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
     async fn list_manifests(
         &self,
         repo: RepoId,
@@ -341,14 +351,15 @@ impl ArtifactStore for PostgresMetaStore {
     }
 
     async fn tag_names(&self, repo: RepoId, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
-        )
-        .bind(repo.0)
-        .bind(last.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+        // A literal limit: see `listing::Sql::limit`.
+        let sql = format!(
+            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT {limit}"
+        );
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(repo.0)
+            .bind(last.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn get_tag(&self, repo: RepoId, tag: &Tag) -> Result<Option<TagRow>> {

@@ -11,7 +11,7 @@ use super::uploads::{bind_link, gone, link_sql};
 use super::{DIALECT, SqliteMetaStore, json, query_as, split_lines};
 use crate::rows::{
     Counted, ManifestInfoBodyDbRow, ManifestInfoDbRow, TAG_COLUMNS, TAG_FROM, TagDbRow,
-    json_listed, listed, parse_digest,
+    TagInfoBodyDbRow, json_listed, listed, parse_digest,
 };
 use crate::{
     ArtifactStore, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow,
@@ -284,6 +284,16 @@ impl ArtifactStore for SqliteMetaStore {
         row.map(TryInto::try_into).transpose()
     }
 
+    async fn tag_info_and_body(
+        &self,
+        repo: RepoId,
+        tag: &Tag,
+    ) -> Result<Option<(TagRow, ManifestInfo, ManifestRow)>> {
+        let sql = listing::tag_info(DIALECT, repo, tag.as_str());
+        let row: Option<TagInfoBodyDbRow> = query_as(sql).fetch_optional(&self.reader).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
     async fn list_manifests(
         &self,
         repo: RepoId,
@@ -345,7 +355,7 @@ impl ArtifactStore for SqliteMetaStore {
         let joined: Option<String> = sqlx::query_scalar(
             "SELECT group_concat(name, char(10) ORDER BY name) FROM
                 (SELECT name FROM tags WHERE repository_id = ? AND name > ?
-                 ORDER BY name LIMIT ?)",
+                 ORDER BY name LIMIT CAST(? AS INTEGER))",
         )
         .bind(repo.0)
         .bind(last.unwrap_or(""))

@@ -411,6 +411,28 @@ async fn listings_and_downloads(meta: &Meta) {
             .unwrap()
             .is_none()
     );
+    // And the tag detail reads the tag with them, in one trip: the same as apart.
+    let some_tag = all.items[0].clone();
+    let (tag_row, info, body) = store
+        .tag_info_and_body(r, &tag(&some_tag.name))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tag_row, some_tag);
+    let (alone, alone_body) = store
+        .manifest_info_and_body(r, &some_tag.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info, alone);
+    assert_eq!(body.body, alone_body.body);
+    assert!(
+        store
+            .tag_info_and_body(r, &tag("no-such-tag"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Totals (the tag counter, the repository count) follow deletes, on a page and past
     // the end.

@@ -427,8 +427,13 @@ impl ManifestService {
 
     /// A tag, what it points at, and (for an index) each platform's image.
     pub async fn tag_detail(&self, repo: &RepositoryRow, tag: &Tag) -> Result<TagDetail> {
-        let tag_row = self.get_tag(repo, tag).await?;
-        let (manifest, row) = self.info_and_row(repo, &tag_row.digest).await?;
+        let (tag_row, manifest, row) = self
+            .store
+            .meta
+            .artifacts
+            .tag_info_and_body(repo.id, tag)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(Entity::Tag(tag.to_string())))?;
         let parsed = parse_stored(&row)?;
         let children = match parsed.kind {
             ManifestKind::Index => parsed.children.clone(),
