@@ -30,6 +30,7 @@ pub async fn run<B: MetaBackend>(backend: &Arc<B>) {
     remotes::run(&meta).await;
     charts::run(&meta).await;
     helm_repos::run(&meta).await;
+    search_repositories(&meta).await;
 }
 
 /// What must hold when several replicas share one database: each is its own backend (own
@@ -42,6 +43,8 @@ pub async fn replicas<B: MetaBackend>(replicas: &[Arc<B>]) {
     repositories::replicas(&metas).await;
     remotes::replicas(&metas).await;
 }
+
+pub use repositories::search_repositories;
 
 pub(crate) fn repo(s: &str) -> RepoName {
     s.parse().unwrap()

@@ -655,3 +655,49 @@ pub(super) async fn replicas(metas: &[Meta]) {
         .unwrap();
     assert_eq!(listed.total, 1);
 }
+
+/// Repository search finds a substring anywhere in the name, in any case, with the term's
+/// wildcards taken literally, also for terms too short for a trigram index. Idempotent, so
+/// that it can run again on the same database (with and without that index).
+pub async fn search_repositories(meta: &Meta) {
+    let store = &*meta.repositories;
+    let ns = namespace("searchns", false);
+    for name in [
+        "searchns/team/web",
+        "searchns/team/web-api",
+        "searchns/axb",
+        "searchns/a_b",
+        "searchns/other",
+    ] {
+        store
+            .ensure_repository(&NewRepository::hosted(repo(name), "alice"), Some(&ns))
+            .await
+            .unwrap();
+    }
+    let search = |term: &'static str| async move {
+        let q = RepositoryQuery {
+            namespace: Some("searchns".into()),
+            search: Some(term.into()),
+            ..Default::default()
+        };
+        let listed = store.list_repositories(&q).await.unwrap();
+        let names: Vec<String> = listed.items.iter().map(|r| r.name.to_string()).collect();
+        (names, listed.total)
+    };
+    let web = (
+        vec![
+            "searchns/team/web".to_owned(),
+            "searchns/team/web-api".to_owned(),
+        ],
+        2,
+    );
+    assert_eq!(search("web").await, web);
+    assert_eq!(search("TEAM/WE").await, web);
+    assert_eq!(search("m/w").await, web);
+    assert_eq!(search("a_b").await, (vec!["searchns/a_b".to_owned()], 1));
+    assert_eq!(
+        search("b-a").await,
+        (vec!["searchns/team/web-api".to_owned()], 1)
+    );
+    assert_eq!(search("nothing-like-it").await, (vec![], 0));
+}
