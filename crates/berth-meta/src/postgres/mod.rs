@@ -106,7 +106,7 @@ async fn ensure_search_index(pool: &PgPool) -> Result<()> {
         .await?;
     sqlx::query(
         "CREATE INDEX IF NOT EXISTS repositories_name_trgm ON repositories \
-         USING gin (name gin_trgm_ops)",
+         USING gin (name gin_trgm_ops) WITH (fastupdate = off)",
     )
     .execute(&mut *tx)
     .await?;
