@@ -15,9 +15,9 @@ use crate::rows::{
     parse_digest,
 };
 use crate::{
-    ArtifactStore, ChartExpect, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow,
-    MetaError, NewManifest, Referrer, RepoId, Result, TagQuery, TagRow, Visibility, check_chart_expect, check_sizes,
-    listing, now_ms,
+    ArtifactStore, ChartExpect, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef,
+    ManifestRow, MetaError, NewManifest, Referrer, RepoId, Result, TagQuery, TagRow, Visibility,
+    check_chart_expect, check_sizes, listing, now_ms,
 };
 
 /// Digest to size of those `refs` that `query` (given the repository id and the digests)

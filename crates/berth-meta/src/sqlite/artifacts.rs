@@ -14,9 +14,9 @@ use crate::rows::{
     json_listed, listed, parse_digest,
 };
 use crate::{
-    ArtifactStore, ChartExpect, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow,
-    MetaError, NewManifest, Referrer, RepoId, Result, TagQuery, TagRow, Visibility, check_chart_expect, check_sizes,
-    listing, now_ms,
+    ArtifactStore, ChartExpect, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef,
+    ManifestRow, MetaError, NewManifest, Referrer, RepoId, Result, TagQuery, TagRow, Visibility,
+    check_chart_expect, check_sizes, listing, now_ms,
 };
 
 /// Sizes of the manifest's blobs (`?2`, a JSON array) and children (`?3`) that repository

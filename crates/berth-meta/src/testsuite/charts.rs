@@ -223,7 +223,10 @@ async fn lifecycle(meta: &Meta) {
     let before = generation(meta, "charty").await;
     assert!(matches!(
         store.put_manifest(r, &again, &[tag("1.0.0")]).await,
-        Err(MetaError::AlreadyExists { entity: "chart", .. })
+        Err(MetaError::AlreadyExists {
+            entity: "chart",
+            ..
+        })
     ));
     again.chart = Some(NewChart {
         expect: ChartExpect::Manifest(two.digest.clone()),
@@ -231,7 +234,10 @@ async fn lifecycle(meta: &Meta) {
     });
     assert!(matches!(
         store.put_manifest(r, &again, &[tag("1.0.0")]).await,
-        Err(MetaError::AlreadyExists { entity: "chart", .. })
+        Err(MetaError::AlreadyExists {
+            entity: "chart",
+            ..
+        })
     ));
     assert_eq!(generation(meta, "charty").await, before);
     assert_eq!(
@@ -264,7 +270,10 @@ async fn lifecycle(meta: &Meta) {
         expect: ChartExpect::Absent,
         ..chart("2.0.0", &layer)
     });
-    store.put_manifest(r, &three, &[tag("2.0.0")]).await.unwrap();
+    store
+        .put_manifest(r, &three, &[tag("2.0.0")])
+        .await
+        .unwrap();
     store.put_manifest(r, &one, &[tag("1.0.0")]).await.unwrap();
     store.delete_tag(r, &tag("2.0.0")).await.unwrap();
 
