@@ -299,6 +299,9 @@ pub struct ChartRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChartChanges {
     pub at: ChartGeneration,
+    /// When the namespace's charts last changed (ms since the epoch; 0 if not since
+    /// migration 0011).
+    pub changed_at: i64,
     /// The names of the charts that changed since the generation asked about, each changed
     /// chart's versions (all of them, as of `at`) in `rows`; `None` when no generation was
     /// given or the change log no longer reaches back to it, and `rows` is then every

@@ -2,7 +2,10 @@
 -- the trigger (so the transaction) that bumps the generation. See
 -- migrations/sqlite/0011_chart_changes.sql. The UPDATE of the namespace row holds its lock
 -- to the commit, so generations commit in order: whoever sees generation g sees every log
--- row up to g.
+-- row up to g. The trigger also records when the namespace's charts last changed (ms since
+-- the epoch), the index's `generated`.
+
+ALTER TABLE namespaces ADD COLUMN chart_changed_at BIGINT NOT NULL DEFAULT 0;
 
 CREATE TABLE chart_changes (
     namespace_id  BIGINT NOT NULL,
@@ -21,7 +24,9 @@ BEGIN
     ELSE
         ns := NEW.namespace_id;
     END IF;
-    UPDATE namespaces SET chart_generation = chart_generation + 1 WHERE id = ns
+    UPDATE namespaces SET chart_generation = chart_generation + 1,
+            chart_changed_at = (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+        WHERE id = ns
         RETURNING chart_generation INTO g;
     IF FOUND THEN
         IF TG_OP <> 'INSERT' THEN

@@ -3,8 +3,12 @@
 -- cached index is at generation g reads the chart names logged in (g, current] and re-reads
 -- only those charts. Every bump logs at least one row, so a gap in the generations means the
 -- log no longer reaches back that far (pruned, or older than this migration) and the replica
--- reads everything instead. Kept: the last 1000 generations of each namespace. Mirrors
+-- reads everything instead. Kept: the last 1000 generations of each namespace. The triggers
+-- also record when the namespace's charts last changed (ms since the epoch), the index's
+-- `generated`: the same on every replica, and later after a delete too. Mirrors
 -- migrations/postgres/0011_chart_changes.sql.
+
+ALTER TABLE namespaces ADD COLUMN chart_changed_at INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE chart_changes (
     namespace_id  INTEGER NOT NULL,
@@ -18,7 +22,8 @@ DROP TRIGGER charts_changed;
 DROP TRIGGER charts_removed;
 
 CREATE TRIGGER charts_added AFTER INSERT ON charts BEGIN
-    UPDATE namespaces SET chart_generation = chart_generation + 1 WHERE id = NEW.namespace_id;
+    UPDATE namespaces SET chart_generation = chart_generation + 1,
+        chart_changed_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) WHERE id = NEW.namespace_id;
     INSERT INTO chart_changes (namespace_id, generation, name)
         SELECT id, chart_generation, NEW.name FROM namespaces WHERE id = NEW.namespace_id;
     DELETE FROM chart_changes WHERE namespace_id = NEW.namespace_id AND generation <=
@@ -26,7 +31,8 @@ CREATE TRIGGER charts_added AFTER INSERT ON charts BEGIN
 END;
 
 CREATE TRIGGER charts_changed AFTER UPDATE ON charts BEGIN
-    UPDATE namespaces SET chart_generation = chart_generation + 1 WHERE id = NEW.namespace_id;
+    UPDATE namespaces SET chart_generation = chart_generation + 1,
+        chart_changed_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) WHERE id = NEW.namespace_id;
     INSERT INTO chart_changes (namespace_id, generation, name)
         SELECT id, chart_generation, NEW.name FROM namespaces WHERE id = NEW.namespace_id
         UNION
@@ -36,7 +42,8 @@ CREATE TRIGGER charts_changed AFTER UPDATE ON charts BEGIN
 END;
 
 CREATE TRIGGER charts_removed AFTER DELETE ON charts BEGIN
-    UPDATE namespaces SET chart_generation = chart_generation + 1 WHERE id = OLD.namespace_id;
+    UPDATE namespaces SET chart_generation = chart_generation + 1,
+        chart_changed_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) WHERE id = OLD.namespace_id;
     INSERT INTO chart_changes (namespace_id, generation, name)
         SELECT id, chart_generation, OLD.name FROM namespaces WHERE id = OLD.namespace_id;
     DELETE FROM chart_changes WHERE namespace_id = OLD.namespace_id AND generation <=

@@ -62,12 +62,13 @@ impl ChartStore for PostgresMetaStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let at: Option<i64> =
-            sqlx::query_scalar("SELECT chart_generation FROM namespaces WHERE id = $1")
-                .bind(namespace_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(at) = at else {
+        let at: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT chart_generation, chart_changed_at FROM namespaces WHERE id = $1",
+        )
+        .bind(namespace_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((at, changed_at)) = at else {
             return Ok(None);
         };
         let changed = match since {
@@ -111,6 +112,7 @@ impl ChartStore for PostgresMetaStore {
                 namespace_id,
                 generation: at,
             },
+            changed_at,
             changed,
             rows: rows
                 .into_iter()

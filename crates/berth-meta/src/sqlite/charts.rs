@@ -59,12 +59,13 @@ impl ChartStore for SqliteMetaStore {
     ) -> Result<Option<ChartChanges>> {
         // One read transaction: one WAL snapshot for the generation, the log and the rows.
         let mut tx = self.reader.begin().await?;
-        let at: Option<i64> =
-            sqlx::query_scalar("SELECT chart_generation FROM namespaces WHERE id = ?")
-                .bind(namespace_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(at) = at else {
+        let at: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT chart_generation, chart_changed_at FROM namespaces WHERE id = ?",
+        )
+        .bind(namespace_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((at, changed_at)) = at else {
             return Ok(None);
         };
         let changed = match since {
@@ -109,6 +110,7 @@ impl ChartStore for SqliteMetaStore {
                 namespace_id,
                 generation: at,
             },
+            changed_at,
             changed,
             rows: rows
                 .into_iter()

@@ -186,6 +186,12 @@ async fn lifecycle(meta: &Meta) {
     assert_eq!(full.at.generation, after_two);
     assert_eq!(full.changed, None);
     assert_eq!(full.rows.len(), 2);
+    // When the charts last changed: now-ish, by the database's clock.
+    assert!(
+        (full.changed_at - crate::now_ms()).abs() < 600_000,
+        "{}",
+        full.changed_at
+    );
     let none = meta
         .charts
         .chart_changes(ns.namespace_id, Some(after_two))

@@ -343,7 +343,7 @@ impl IndexCache {
                 })
                 .collect(),
         };
-        let index = Arc::new(Self::index(changes.at, blocks));
+        let index = Arc::new(Self::index(changes.at, changes.changed_at, blocks));
         let mut indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
         // Keep the newest rendering if another request raced ahead.
         if let Some(newer) = indexes.get(namespace).filter(|cached| {
@@ -366,16 +366,17 @@ impl IndexCache {
         index
     }
 
-    fn index(at: ChartGeneration, blocks: BTreeMap<Arc<str>, Arc<ChartBlock>>) -> RenderedIndex {
+    fn index(
+        at: ChartGeneration,
+        changed_at: i64,
+        blocks: BTreeMap<Arc<str>, Arc<ChartBlock>>,
+    ) -> RenderedIndex {
         let versions = blocks.values().map(|b| b.versions.len()).sum();
-        // The newest version's time: the same on every replica, so one generation's bytes
-        // (and its ETag) are the same everywhere.
-        let generated = blocks
-            .values()
-            .map(|b| b.newest)
-            .max()
-            .map(berth_core::time::rfc3339)
-            .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".into());
+        // When the charts last changed (recorded by the database with the change), and never
+        // before the newest version: the same on every replica, so one generation's bytes
+        // (and its ETag) are the same everywhere, and later after every change, deletes too.
+        let newest = blocks.values().map(|b| b.newest).max().unwrap_or(0);
+        let generated = berth_core::time::rfc3339(changed_at.max(newest));
         RenderedIndex {
             etag: format!("\"{}-{}\"", at.namespace_id, at.generation),
             versions,
@@ -477,6 +478,7 @@ mod tests {
     fn full(generation: i64, rows: Vec<ChartRow>) -> ChartChanges {
         ChartChanges {
             at: at(generation),
+            changed_at: 0,
             changed: None,
             rows,
         }
@@ -573,6 +575,7 @@ mod tests {
             Some(&base),
             ChartChanges {
                 at: at(8),
+                changed_at: 0,
                 changed: Some(vec!["b".into(), "c".into(), "d".into()]),
                 rows: vec![
                     row("b", "1.0.0", "b"),
@@ -621,6 +624,7 @@ mod tests {
             Some(&next),
             ChartChanges {
                 at: at(9),
+                changed_at: 0,
                 changed: Some(vec!["a".into()]),
                 rows: vec![row("a", "1.0.0", "changed")],
             },
@@ -639,11 +643,15 @@ mod tests {
             Some(&moved),
             ChartChanges {
                 at: at(10),
+                changed_at: 2_000_000_000_000,
                 changed: Some(vec!["a".into(), "b".into(), "d".into()]),
                 rows: Vec::new(),
             },
         );
-        assert_eq!(documents(&gone)["entries"], serde_json::json!({}));
+        let doc = documents(&gone);
+        assert_eq!(doc["entries"], serde_json::json!({}));
+        // `generated`: when the charts last changed, if that is later than every version.
+        assert_eq!(doc["generated"], berth_core::time::rfc3339(2_000_000_000_000));
     }
 
     #[test]
