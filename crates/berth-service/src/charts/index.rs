@@ -651,7 +651,10 @@ mod tests {
         let doc = documents(&gone);
         assert_eq!(doc["entries"], serde_json::json!({}));
         // `generated`: when the charts last changed, if that is later than every version.
-        assert_eq!(doc["generated"], berth_core::time::rfc3339(2_000_000_000_000));
+        assert_eq!(
+            doc["generated"],
+            berth_core::time::rfc3339(2_000_000_000_000)
+        );
     }
 
     #[test]
