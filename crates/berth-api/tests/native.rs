@@ -3948,7 +3948,34 @@ fn matrix_rows() -> Vec<Row> {
             "/v3/manage/namespaces/mx/repos/team%2Fapp/tags",
             Read,
         ),
-        // ---- Helm: the classic repository, ChartMuseum's API, Harbor's old paths ----
+        // ---- native charts ----
+        row(M::GET, "/api/v1/namespaces/{namespace}/charts", "/api/v1/namespaces/mx/charts", Read),
+        row(M::POST, "/api/v1/namespaces/{namespace}/charts", "/api/v1/namespaces/mx/charts", Write)
+            .body("{chart}"),
+        row(M::GET, "/api/v1/namespaces/{namespace}/charts/{chart}", "/api/v1/namespaces/mx/charts/base", Read),
+        row(M::DELETE, "/api/v1/namespaces/{namespace}/charts/{chart}", "/api/v1/namespaces/mx/charts/d{i}", Write)
+            .prep(Prep::Chart("d{i}")),
+        row(
+            M::GET,
+            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}",
+            "/api/v1/namespaces/mx/charts/base/1.0.0",
+            Read,
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}",
+            "/api/v1/namespaces/mx/charts/e{i}/1.0.0",
+            Write,
+        )
+        .prep(Prep::Chart("e{i}")),
+        row(
+            M::GET,
+            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}/archive",
+            "/api/v1/namespaces/mx/charts/base/1.0.0/archive",
+            Read,
+        ),
+        // ---- Helm: the classic repository, ChartMuseum's API, Harbor's old paths (after the
+        // native upload of c{i}, which these replace with ?force) ----
         row(M::GET, "/chartrepo/{ns}/index.yaml", "/chartrepo/mx/index.yaml", Read),
         row(M::GET, "/chartrepo/{ns}/index.json", "/chartrepo/mx/index.json", Read),
         row(M::GET, "/chartrepo/{ns}/charts/{file}", "/chartrepo/mx/charts/base-1.0.0.tgz", Read),
@@ -3991,32 +4018,6 @@ fn matrix_rows() -> Vec<Row> {
         // Harbor 1.x's upload to its default project, `library`.
         row(M::POST, "/api/chartrepo/charts", "/api/chartrepo/charts", Write).body("{chart}"),
         row(M::GET, "/api/chartrepo/health", "/api/chartrepo/health", Anyone),
-        // ---- native charts ----
-        row(M::GET, "/api/v1/namespaces/{namespace}/charts", "/api/v1/namespaces/mx/charts", Read),
-        row(M::POST, "/api/v1/namespaces/{namespace}/charts", "/api/v1/namespaces/mx/charts", Write)
-            .body("{chart}"),
-        row(M::GET, "/api/v1/namespaces/{namespace}/charts/{chart}", "/api/v1/namespaces/mx/charts/base", Read),
-        row(M::DELETE, "/api/v1/namespaces/{namespace}/charts/{chart}", "/api/v1/namespaces/mx/charts/d{i}", Write)
-            .prep(Prep::Chart("d{i}")),
-        row(
-            M::GET,
-            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}",
-            "/api/v1/namespaces/mx/charts/base/1.0.0",
-            Read,
-        ),
-        row(
-            M::DELETE,
-            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}",
-            "/api/v1/namespaces/mx/charts/e{i}/1.0.0",
-            Write,
-        )
-        .prep(Prep::Chart("e{i}")),
-        row(
-            M::GET,
-            "/api/v1/namespaces/{namespace}/charts/{chart}/{version}/archive",
-            "/api/v1/namespaces/mx/charts/base/1.0.0/archive",
-            Read,
-        ),
         // ---- helm-registry spaces (seed 002) ----
         row(M::GET, "/api/v1/spaces", "/api/v1/spaces", Anyone),
         row(M::POST, "/api/v1/spaces", "/api/v1/spaces?space=sp{i}", Admin),
