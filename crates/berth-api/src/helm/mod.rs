@@ -168,16 +168,18 @@ fn serve_index(index: &RenderedIndex, form: IndexForm, headers: &HeaderMap) -> R
     response
 }
 
-/// A body of chunks already in memory, of exactly known length.
+/// A body of chunks already in memory (shared with the cache), of exactly known length.
 struct ChunkBody {
-    chunks: std::collections::VecDeque<Bytes>,
+    chunks: std::sync::Arc<[Bytes]>,
+    next: usize,
     left: u64,
 }
 
 impl From<IndexBody> for ChunkBody {
     fn from(body: IndexBody) -> ChunkBody {
         ChunkBody {
-            chunks: body.chunks.into(),
+            chunks: body.chunks,
+            next: 0,
             left: body.len,
         }
     }
@@ -191,15 +193,16 @@ impl http_body::Body for ChunkBody {
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        let chunk = self.chunks.pop_front();
+        let chunk = self.chunks.get(self.next).cloned();
         if let Some(chunk) = &chunk {
+            self.next += 1;
             self.left -= chunk.len() as u64;
         }
         std::task::Poll::Ready(chunk.map(|c| Ok(http_body::Frame::data(c))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
+        self.next >= self.chunks.len()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {

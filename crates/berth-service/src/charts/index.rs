@@ -31,23 +31,19 @@ pub enum IndexForm {
     Json,
 }
 
-/// A body to serve: its chunks in order, and their total length.
-#[derive(Clone, Debug, Default)]
+/// A body to serve: its chunks in order (shared: a request clones one `Arc`), and their
+/// total length.
+#[derive(Clone, Debug)]
 pub struct IndexBody {
-    pub chunks: Vec<Bytes>,
+    pub chunks: Arc<[Bytes]>,
     pub len: u64,
 }
 
 impl IndexBody {
-    fn push(&mut self, chunk: Bytes) {
-        self.len += chunk.len() as u64;
-        self.chunks.push(chunk);
-    }
-
     /// The body joined (for tests and small callers).
     pub fn to_vec(&self) -> Vec<u8> {
         let mut all = Vec::with_capacity(self.len as usize);
-        for chunk in &self.chunks {
+        for chunk in self.chunks.iter() {
             all.extend_from_slice(chunk);
         }
         all
@@ -66,6 +62,8 @@ pub struct RenderedIndex {
     generated: String,
     yaml_tail: OnceLock<(Bytes, Segment)>,
     json_tail: OnceLock<(Bytes, Segment)>,
+    /// The chunk lists, by form and encoding, made on first use.
+    bodies: [OnceLock<IndexBody>; 4],
 }
 
 const YAML_HEAD: &str = "apiVersion: v1\nentries:\n";
@@ -85,10 +83,23 @@ impl RenderedIndex {
     /// The body of the index in `form`, gzip-compressed if asked: the cached blocks in order
     /// (each block's deflated form made on first use, then kept).
     pub fn body(&self, form: IndexForm, gzip: bool) -> IndexBody {
-        let mut body = IndexBody {
-            chunks: Vec::with_capacity(self.blocks.len() + 4),
-            len: 0,
-        };
+        let slot = match form {
+            IndexForm::Yaml => 0,
+            IndexForm::Json => 2,
+        } + usize::from(gzip);
+        self.bodies[slot]
+            .get_or_init(|| {
+                let chunks = self.chunks(form, gzip);
+                IndexBody {
+                    len: chunks.iter().map(|c| c.len() as u64).sum(),
+                    chunks: chunks.into(),
+                }
+            })
+            .clone()
+    }
+
+    fn chunks(&self, form: IndexForm, gzip: bool) -> Vec<Bytes> {
+        let mut body = Vec::with_capacity(self.blocks.len() + 5);
         let head: &'static str = match form {
             IndexForm::Yaml if self.blocks.is_empty() => YAML_HEAD_EMPTY,
             IndexForm::Yaml => YAML_HEAD,
@@ -162,7 +173,8 @@ struct Segment {
 
 impl Segment {
     fn of(data: &[u8]) -> Segment {
-        let mut deflate = Compress::new(Compression::fast(), false);
+        // Made once per changed chart, so the default level (not the fastest) pays.
+        let mut deflate = Compress::new(Compression::default(), false);
         let mut out = Vec::with_capacity(data.len() / 3 + 64);
         loop {
             let read = deflate.total_in() as usize;
@@ -319,6 +331,8 @@ impl IndexCache {
         for row in changes.rows {
             by_name.entry(row.name.clone()).or_default().push(row);
         }
+        // A delta needs the index it was read against (the caller asks for one only then).
+        debug_assert!(changes.changed.is_none() || base.is_some());
         let blocks = match (changes.changed, base) {
             (Some(changed), Some(base)) => {
                 let mut blocks = base.blocks.clone();
@@ -385,6 +399,7 @@ impl IndexCache {
             generated,
             yaml_tail: OnceLock::new(),
             json_tail: OnceLock::new(),
+            bodies: Default::default(),
         }
     }
 }
