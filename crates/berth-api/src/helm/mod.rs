@@ -432,7 +432,7 @@ async fn store_chart(
 ) -> HelmResult<Response> {
     let charts = &state.services.charts;
     // Refuse before reading what would be refused anyway.
-    charts.authorize(&caller, &ns, Level::Write).await?;
+    charts.authorize(caller, ns, Level::Write).await?;
     let max = charts.limits().max_chart_bytes as usize;
     let (headers, body) = read_body(request, max + FORM_OVERHEAD).await?;
     let content_type = headers
@@ -454,12 +454,12 @@ async fn store_chart(
                 Some(archive) => ChartUpload {
                     archive,
                     provenance,
-                    force: force_of(&params),
+                    force: force_of(params),
                 },
                 None => match provenance {
                     Some(prov) => {
                         return match charts
-                            .upload_provenance(&caller, &ns, prov, force_of(&params))
+                            .upload_provenance(caller, ns, prov, force_of(params))
                             .await
                         {
                             Err(berth_service::ServiceError::AlreadyExists(_)) => {
@@ -480,7 +480,7 @@ async fn store_chart(
         None => ChartUpload {
             archive: body,
             provenance: None,
-            force: force_of(&params),
+            force: force_of(params),
         },
     };
     if upload.archive.len() > max {
@@ -490,7 +490,7 @@ async fn store_chart(
         ));
     }
     let multipart = multipart::boundary(content_type).is_some();
-    match charts.upload(&caller, &ns, upload).await {
+    match charts.upload(caller, ns, upload).await {
         // ChartMuseum's words for each kind of upload.
         Err(berth_service::ServiceError::AlreadyExists(_)) => Err(HelmError::new(
             StatusCode::CONFLICT,
