@@ -2,8 +2,9 @@
 # The classic Helm repository at scale (issue 8): VERSIONS chart versions (CHARTS charts) in
 # one namespace, uploaded through the ChartMuseum API, then `index.yaml` hammered warm
 # (berth-bench hammer), plain, gzip and conditional (If-None-Match with the current ETag:
-# 304), and the time of the first GET after one more upload (the index is re-assembled from
-# cached per-version entries, not re-rendered) and of the very first GET (every entry
+# 304), and the time of the first GET after one more upload, plain, gzip and JSON (only the
+# changed chart is re-read from the database and its block rebuilt; the other blocks are
+# reused as they are, deflated form included) and of the very first GET (every entry
 # rendered). The database is the embedded SQLite unless BENCH_DATABASE_URL names an empty
 # PostgreSQL one.
 #
@@ -101,13 +102,25 @@ entries=$(curl -s "$REPO/index.json" | python3 -c 'import json,sys; print(sum(le
 printf 'index.yaml: %d bytes (%d gzip), %d versions; first GET (every entry rendered): %s ms\n' \
   "$size" "$gz_size" "$entries" "$first"
 
-# One more version, then the first GET after it, five times.
-next=()
+# One more version, then the first GET after it (plain, then gzip, then index.json), five
+# times each: what a change costs (the changed chart re-read and its block rebuilt).
+after() { # RUN_OFFSET extra curl args... -> the first GETs after one upload each, 5 runs
+  local offset=$1 out=()
+  shift
+  for i in 1 2 3 4 5; do
+    upload $((VERSIONS + (offset + i) * CHARTS)) 1
+    out+=("$(get_ms "$@")")
+  done
+  echo "${out[*]}"
+}
+printf 'first GET after one more upload, plain (5 runs): %s ms\n' "$(after 0)"
+printf 'first GET after one more upload, gzip (5 runs): %s ms\n' "$(after 5 -H 'Accept-Encoding: gzip')"
+json_after=()
 for i in 1 2 3 4 5; do
-  upload $((VERSIONS + i * CHARTS)) 1
-  next+=("$(get_ms)")
+  upload $((VERSIONS + (10 + i) * CHARTS)) 1
+  json_after+=("$(curl -s -o /dev/null -w '%{time_total}' "$REPO/index.json" | awk '{printf "%.1f", $1 * 1000}')")
 done
-printf 'first GET after one more upload (5 runs): %s ms\n\n' "${next[*]}"
+printf 'first GET after one more upload, index.json (5 runs): %s ms\n\n' "${json_after[*]}"
 
 ETAG=$(curl -s -D - -o /dev/null "$REPO/index.yaml" | sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' | tr -d '\r')
 hammer() { # CONNS [header...] -> the driver's summary line

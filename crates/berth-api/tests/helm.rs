@@ -4,7 +4,11 @@
 //! HEAD, DELETE, provenance) and Harbor's old path, the one chart store seen from `/v2`
 //! (a chart pushed over OCI is in the index; one uploaded through ChartMuseum is an OCI
 //! artifact), refused archives storing nothing, and who may do what. Every case runs on the
-//! embedded configuration and on PostgreSQL + S3.
+//! embedded configuration and on PostgreSQL + S3. Over a real HTTP server on 127.0.0.1: the
+//! index after every kind of change (checked against the ChartMuseum listing, which reads the
+//! database, and decoded by curl --compressed and Python's gzip), truly concurrent uploads of
+//! one version (exactly one wins), Harbor's namespace-less paths, and several replicas on one
+//! PostgreSQL database, each with its own cache, serving the same bytes.
 
 #[macro_use]
 mod common;
@@ -68,6 +72,9 @@ on_every_backend!(
     chart_pushed_over_oci_is_in_the_index,
     refused_archives_store_nothing,
     who_may_do_what,
+    index_follows_every_change,
+    concurrent_uploads_of_one_version,
+    harbor_default_project,
 );
 
 // ---- charts ----
@@ -739,4 +746,678 @@ async fn who_may_do_what(reg: TestRegistry) {
         )
         .await;
     r.ok(StatusCode::OK);
+}
+
+// ---- over a real HTTP server ----
+
+/// Serves the router on 127.0.0.1; its base URL.
+async fn serve(reg: &TestRegistry) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = reg.app.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    base
+}
+
+struct Fetched {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Fetched {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+async fn fetch(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Fetched {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method, url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if !body.is_empty() {
+        req = req.body(body);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.bytes().await.unwrap().to_vec();
+    assert!(
+        status < 500,
+        "{url}: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    Fetched {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `curl --compressed` of the URL: what curl decodes. (Off the runtime's thread: the server
+/// it asks runs there.)
+async fn curl_compressed(url: &str, auth: &str) -> Vec<u8> {
+    let (target, header) = (url.to_owned(), format!("Authorization: {auth}"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-sS", "--fail", "--compressed", "-H", &header, &target])
+            .output()
+            .expect("curl runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "curl --compressed {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Python's `gzip.decompress` of the bytes.
+fn python_gunzip(gz: &[u8]) -> Vec<u8> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip, sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child.stdin.take().unwrap().write_all(gz).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python gzip: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// One member only: the plain (not multi-member) decoder reads it to the end.
+fn gunzip_one_member(gz: &[u8]) -> Vec<u8> {
+    let mut decoder = flate2::bufread::GzDecoder::new(gz);
+    let mut out = Vec::new();
+    decoder.read_to_end(&mut out).unwrap();
+    assert!(
+        decoder.into_inner().is_empty(),
+        "bytes after the gzip member"
+    );
+    out
+}
+
+/// Everything a served index is, in every form: its ETag, the plain YAML and JSON (the same
+/// document), and gzip, which curl, Python and a one-member decoder all inflate to the plain
+/// bytes; Content-Length is the body's length. `clients`: also ask curl and Python.
+struct Served {
+    etag: String,
+    yaml: Vec<u8>,
+    json: Vec<u8>,
+    yaml_gz: Vec<u8>,
+    json_gz: Vec<u8>,
+    doc: Value,
+}
+
+async fn served(base: &str, ns: &str, auth: &str, clients: bool) -> Served {
+    let mut forms = Vec::new();
+    let mut etag = String::new();
+    for file in ["index.yaml", "index.json"] {
+        let url = format!("{base}/chartrepo/{ns}/{file}");
+        let plain = fetch(
+            reqwest::Method::GET,
+            &url,
+            &[("authorization", auth)],
+            vec![],
+        )
+        .await;
+        assert_eq!(plain.status, 200);
+        assert_eq!(plain.header("content-length"), plain.body.len().to_string());
+        let gz = fetch(
+            reqwest::Method::GET,
+            &url,
+            &[("authorization", auth), ("accept-encoding", "gzip")],
+            vec![],
+        )
+        .await;
+        assert_eq!(gz.status, 200);
+        assert_eq!(gz.header("content-encoding"), "gzip");
+        assert_eq!(gz.header("content-length"), gz.body.len().to_string());
+        assert_eq!(gunzip_one_member(&gz.body), plain.body, "{url}");
+        if clients {
+            assert_eq!(python_gunzip(&gz.body), plain.body, "{url}: python");
+            assert_eq!(curl_compressed(&url, auth).await, plain.body, "{url}: curl");
+        }
+        if file == "index.yaml" {
+            etag = plain.header("etag").to_owned();
+            // Conditional: 304 with either ETag.
+            for tag in [plain.header("etag"), gz.header("etag")] {
+                let r = fetch(
+                    reqwest::Method::GET,
+                    &url,
+                    &[("authorization", auth), ("if-none-match", tag)],
+                    vec![],
+                )
+                .await;
+                assert_eq!(r.status, 304);
+            }
+        }
+        forms.push((plain.body, gz.body));
+    }
+    let (json, json_gz) = forms.pop().unwrap();
+    let (yaml, yaml_gz) = forms.pop().unwrap();
+    let doc: Value = serde_yaml::from_slice(&yaml).unwrap();
+    let from_json: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(doc, from_json);
+    Served {
+        etag,
+        yaml,
+        json,
+        yaml_gz,
+        json_gz,
+        doc,
+    }
+}
+
+/// The index holds exactly what the database holds: ChartMuseum's listing (read from the
+/// database on every request, never from the index cache) per chart, in the same order.
+async fn assert_index_is_current(base: &str, ns: &str, auth: &str, index: &Served) {
+    let listed = fetch(
+        reqwest::Method::GET,
+        &format!("{base}/chartrepo/{ns}/api/charts"),
+        &[("authorization", auth)],
+        vec![],
+    )
+    .await
+    .json();
+    assert_eq!(index.doc["entries"], listed, "index vs database");
+    let names: Vec<&String> = index.doc["entries"].as_object().unwrap().keys().collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "charts by name");
+    for versions in index.doc["entries"].as_object().unwrap().values() {
+        let parsed: Vec<semver::Version> = versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            parsed.windows(2).all(|w| w[0] > w[1]),
+            "newest first: {parsed:?}"
+        );
+    }
+    // `generated` is no earlier than any version.
+    let generated = berth_core::time::parse_rfc3339(index.doc["generated"].as_str().unwrap())
+        .expect("generated is RFC 3339");
+    for versions in index.doc["entries"].as_object().unwrap().values() {
+        for v in versions.as_array().unwrap() {
+            let created = berth_core::time::parse_rfc3339(v["created"].as_str().unwrap()).unwrap();
+            assert!(created <= generated, "{v} after {generated}");
+        }
+    }
+}
+
+fn chart_described(name: &str, version: &str, description: &str) -> Vec<u8> {
+    let yaml =
+        format!("apiVersion: v2\nname: {name}\nversion: {version}\ndescription: {description}\n");
+    tgz(&[
+        (&format!("{name}/Chart.yaml"), yaml.as_bytes()),
+        (&format!("{name}/values.yaml"), b"replicas: 1\n"),
+    ])
+}
+
+async fn post_raw(base: &str, path: &str, archive: Vec<u8>, auth: &str) -> Fetched {
+    fetch(
+        reqwest::Method::POST,
+        &format!("{base}{path}"),
+        &[
+            ("authorization", auth),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        archive,
+    )
+    .await
+}
+
+async fn delete(base: &str, path: &str, auth: &str) -> Fetched {
+    fetch(
+        reqwest::Method::DELETE,
+        &format!("{base}{path}"),
+        &[("authorization", auth)],
+        vec![],
+    )
+    .await
+}
+
+/// The index after every kind of change (a new version, an older one, a new first chart, a
+/// forced replacement, a push over OCI, deletes of a version, of a chart's last version and
+/// of a repository) is what the database holds, with a new ETag and a `generated` that
+/// moves forward, in every form and for every client.
+async fn index_follows_every_change(reg: TestRegistry) {
+    reg.create_namespace("flat", false).await;
+    let writer = reg.member("fiona", "flat", "write").await;
+    let base = serve(&reg).await;
+    let mut etags = std::collections::HashSet::new();
+    let mut last_generated = String::new();
+    let mut step = async |clients: bool| {
+        let index = served(&base, "flat", &writer, clients).await;
+        assert_index_is_current(&base, "flat", &writer, &index).await;
+        assert!(
+            etags.insert(index.etag.clone()),
+            "a new ETag after a change"
+        );
+        let generated = index.doc["generated"].as_str().unwrap().to_owned();
+        assert!(
+            generated >= last_generated,
+            "{generated} < {last_generated}"
+        );
+        last_generated = generated;
+        index
+    };
+    let up = |name: &str, version: &str| chart_described(name, version, "first");
+    let index = step(true).await;
+    assert_eq!(index.doc["entries"], json!({}));
+
+    for (name, version) in [("b", "1.0.0"), ("b", "1.1.0"), ("a", "1.0.0")] {
+        let r = post_raw(
+            &base,
+            "/chartrepo/flat/api/charts",
+            up(name, version),
+            &writer,
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    step(true).await;
+    // An older version of a chart (last in its list) and a chart that sorts first.
+    post_raw(
+        &base,
+        "/chartrepo/flat/api/charts",
+        up("a", "0.9.0"),
+        &writer,
+    )
+    .await;
+    step(false).await;
+    post_raw(
+        &base,
+        "/chartrepo/flat/api/charts",
+        up("0lead", "2.0.0"),
+        &writer,
+    )
+    .await;
+    let index = step(true).await;
+    let keys: Vec<&String> = index.doc["entries"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["0lead", "a", "b"]);
+    // A forced replacement: the same version, another archive.
+    let replaced = chart_described("b", "1.0.0", "second");
+    let r = post_raw(
+        &base,
+        "/chartrepo/flat/api/charts?force",
+        replaced.clone(),
+        &writer,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let index = step(false).await;
+    assert_eq!(index.doc["entries"]["b"][1]["description"], "second");
+    assert_eq!(
+        index.doc["entries"]["b"][1]["digest"],
+        Digest::sha256(&replaced).hex()
+    );
+    // A version pushed over OCI.
+    let r = reg
+        .helm_push("flat/b", "3.0.0", &chart("b", "3.0.0"), &admin())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let index = step(false).await;
+    assert_eq!(index.doc["entries"]["b"][0]["version"], "3.0.0");
+    // Deletes: a version, the first chart's only version, the other versions one by one.
+    assert_eq!(
+        delete(&base, "/chartrepo/flat/api/charts/a/1.0.0", &writer)
+            .await
+            .status,
+        200
+    );
+    step(false).await;
+    assert_eq!(
+        delete(&base, "/chartrepo/flat/api/charts/0lead/2.0.0", &writer)
+            .await
+            .status,
+        200
+    );
+    let index = step(true).await;
+    let keys: Vec<&String> = index.doc["entries"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(
+        delete(&base, "/chartrepo/flat/api/charts/a/0.9.0", &writer)
+            .await
+            .status,
+        200
+    );
+    step(false).await;
+    // The repository of the last chart, over the native API.
+    let r = delete(&base, "/api/v1/repositories/flat/b", &admin()).await;
+    assert!(r.status < 300, "{}", r.status);
+    let index = step(true).await;
+    assert_eq!(index.doc["entries"], json!({}));
+}
+
+/// Truly concurrent uploads of one version without `?force`, over HTTP: exactly one is
+/// stored (201), every other gets its surface's conflict (ChartMuseum's 409 body or
+/// multipart, the native API's), and the index lists the one that won.
+async fn concurrent_uploads_of_one_version(reg: TestRegistry) {
+    reg.create_namespace("race", false).await;
+    let writer = reg.member("rick", "race", "write").await;
+    let base = serve(&reg).await;
+    for round in 0..3 {
+        let version = format!("1.{round}.0");
+        let archives: Vec<Vec<u8>> = (0..8)
+            .map(|i| chart_described("dup", &version, &format!("upload {i}")))
+            .collect();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(archives.len()));
+        let mut tasks = Vec::new();
+        for (i, archive) in archives.iter().cloned().enumerate() {
+            let (base, writer, barrier) = (base.clone(), writer.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                // Three surfaces: ChartMuseum raw and multipart, and the native API.
+                match i % 3 {
+                    0 => post_raw(&base, "/chartrepo/race/api/charts", archive, &writer).await,
+                    1 => {
+                        let (ct, body) = multipart(&[("chart", &archive)]);
+                        fetch(
+                            reqwest::Method::POST,
+                            &format!("{base}/api/chartrepo/race/charts"),
+                            &[("authorization", &writer), ("content-type", &ct)],
+                            body,
+                        )
+                        .await
+                    }
+                    _ => {
+                        fetch(
+                            reqwest::Method::POST,
+                            &format!("{base}/api/v1/namespaces/race/charts"),
+                            &[
+                                ("authorization", &writer),
+                                ("content-type", "application/gzip"),
+                            ],
+                            archive,
+                        )
+                        .await
+                    }
+                }
+            }));
+        }
+        let mut won = Vec::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let r = task.await.unwrap();
+            match r.status {
+                201 => won.push(i),
+                409 => {
+                    let body = r.json();
+                    match i % 3 {
+                        0 => assert_eq!(body, json!({"error": "file already exists"})),
+                        1 => assert_eq!(body, json!({"error": "chart already exists"})),
+                        // The native API's error shape.
+                        _ => {
+                            assert_eq!(body["error"]["code"], "already_exists", "{body}");
+                            assert_eq!(body["error"]["target"], "chart", "{body}");
+                        }
+                    }
+                }
+                other => panic!("upload {i}: {other} {}", String::from_utf8_lossy(&r.body)),
+            }
+        }
+        assert_eq!(won.len(), 1, "round {round}: uploads stored: {won:?}");
+        let index = served(&base, "race", &writer, false).await;
+        assert_index_is_current(&base, "race", &writer, &index).await;
+        let versions: Vec<&Value> = index.doc["entries"]["dup"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["version"] == version)
+            .collect();
+        assert_eq!(versions.len(), 1);
+        // What is stored is the archive of the upload that got 201.
+        assert_eq!(
+            versions[0]["digest"],
+            Digest::sha256(&archives[won[0]]).hex()
+        );
+        assert_eq!(versions[0]["description"], format!("upload {}", won[0]));
+    }
+}
+
+/// Harbor 1.x's paths without a namespace: `POST /api/chartrepo/charts` uploads to the
+/// `library` project (multipart `chart` and `prov`, as Harbor's API documents it), and
+/// `GET /api/chartrepo/health` answers `{"healthy":true}`.
+async fn harbor_default_project(reg: TestRegistry) {
+    let base = serve(&reg).await;
+    let health = fetch(
+        reqwest::Method::GET,
+        &format!("{base}/api/chartrepo/health"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"healthy": true}))
+    );
+    let archive = chart("lib", "0.3.0");
+    let prov = provenance("lib", "0.3.0");
+    let (ct, body) = multipart(&[("chart", &archive), ("prov", prov.as_bytes())]);
+    let upload = |auth: String| {
+        let (ct, body, base) = (ct.clone(), body.clone(), base.clone());
+        async move {
+            fetch(
+                reqwest::Method::POST,
+                &format!("{base}/api/chartrepo/charts"),
+                &[("authorization", &auth), ("content-type", &ct)],
+                body,
+            )
+            .await
+        }
+    };
+    reg.create_namespace("library", false).await;
+    let reader = reg.member("libby", "library", "read").await;
+    let writer = reg.member("lionel", "library", "write").await;
+    let anonymous = fetch(
+        reqwest::Method::POST,
+        &format!("{base}/api/chartrepo/charts"),
+        &[("content-type", &ct)],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(upload(reader.clone()).await.status, 403);
+    let r = upload(writer.clone()).await;
+    assert_eq!((r.status, r.json()), (201, json!({"saved": true})));
+    let r = upload(writer.clone()).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (409, json!({"error": "chart already exists"}))
+    );
+    // In library's index and repository, with its provenance file.
+    let index = served(&base, "library", &reader, false).await;
+    assert_eq!(
+        index.doc["entries"]["lib"][0]["digest"],
+        Digest::sha256(&archive).hex()
+    );
+    let r = fetch(
+        reqwest::Method::GET,
+        &format!("{base}/chartrepo/library/charts/lib-0.3.0.tgz.prov"),
+        &[("authorization", &reader)],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.body, prov.as_bytes());
+    // The bare archive (`curl --data-binary`) works there too.
+    let r = post_raw(
+        &base,
+        "/api/chartrepo/charts",
+        chart("lib", "0.4.0"),
+        &writer,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let listed = fetch(
+        reqwest::Method::GET,
+        &format!("{base}/api/chartrepo/library/charts/lib"),
+        &[("authorization", &reader)],
+        vec![],
+    )
+    .await
+    .json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}
+
+/// Several replicas on one PostgreSQL database (and one S3 bucket), each with its own index
+/// cache: changes made through any of them show in every one's index (a replica re-reads
+/// only what the change log names), the bytes are the same everywhere (and the same as a
+/// fresh replica's full rendering), and concurrent uploads of one version through different
+/// replicas store one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_one_database() {
+    const TEST: &str = "replicas_on_one_database";
+    let Some(s3) = berth_storage::testing::s3_config(TEST) else {
+        return;
+    };
+    berth_meta::testing::with_fresh_database(TEST, move |url| async move {
+        let replica = || {
+            let (s3, url) = (s3.clone(), url.clone());
+            async move {
+                let blobs = std::sync::Arc::new(berth_storage::S3BlobStore::new(&s3).unwrap());
+                let meta = berth_meta::Meta::new(std::sync::Arc::new(
+                    berth_meta::PostgresMetaStore::connect(&url, 4)
+                        .await
+                        .unwrap(),
+                ));
+                common::registry(blobs, meta, config()).await
+            }
+        };
+        let (a, b) = (replica().await, replica().await);
+        let (base_a, base_b) = (serve(&a).await, serve(&b).await);
+        a.create_namespace("rep", false).await;
+        let auth = admin();
+        let up = |base: &str, name: &str, version: &str| {
+            let (base, auth) = (base.to_owned(), auth.clone());
+            let archive = chart_described(name, version, "replica");
+            async move { post_raw(&base, "/chartrepo/rep/api/charts", archive, &auth).await }
+        };
+        let same = |x: &Served, y: &Served| {
+            assert_eq!(x.etag, y.etag);
+            assert_eq!(x.yaml, y.yaml);
+            assert_eq!(x.json, y.json);
+            assert_eq!(x.yaml_gz, y.yaml_gz);
+            assert_eq!(x.json_gz, y.json_gz);
+        };
+        for (name, version) in [("web", "1.0.0"), ("web", "1.1.0"), ("db", "0.1.0")] {
+            assert_eq!(up(&base_a, name, version).await.status, 201);
+        }
+        let (ia, ib) = (
+            served(&base_a, "rep", &auth, false).await,
+            served(&base_b, "rep", &auth, false).await,
+        );
+        same(&ia, &ib);
+        assert_index_is_current(&base_a, "rep", &auth, &ia).await;
+        // B writes, A sees it; A deletes, B sees it; both at once, then both read.
+        assert_eq!(up(&base_b, "web", "2.0.0").await.status, 201);
+        let ia = served(&base_a, "rep", &auth, false).await;
+        assert_eq!(ia.doc["entries"]["web"][0]["version"], "2.0.0");
+        assert_index_is_current(&base_a, "rep", &auth, &ia).await;
+        assert_eq!(
+            delete(&base_a, "/chartrepo/rep/api/charts/db/0.1.0", &auth)
+                .await
+                .status,
+            200
+        );
+        let ib = served(&base_b, "rep", &auth, false).await;
+        assert!(ib.doc["entries"].get("db").is_none(), "{}", ib.doc);
+        assert_index_is_current(&base_b, "rep", &auth, &ib).await;
+        assert_eq!(up(&base_b, "api", "0.1.0").await.status, 201);
+        assert_eq!(
+            delete(&base_a, "/chartrepo/rep/api/charts/web/1.0.0", &auth)
+                .await
+                .status,
+            200
+        );
+        let (ia, ib) = (
+            served(&base_a, "rep", &auth, false).await,
+            served(&base_b, "rep", &auth, false).await,
+        );
+        same(&ia, &ib);
+        assert_index_is_current(&base_a, "rep", &auth, &ia).await;
+        // Concurrent uploads of one version through both replicas: one stored.
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let base = if i % 2 == 0 {
+                    base_a.clone()
+                } else {
+                    base_b.clone()
+                };
+                let archive = chart_described("dup", "1.0.0", &format!("upload {i}"));
+                let auth = auth.clone();
+                tokio::spawn(async move {
+                    (
+                        post_raw(&base, "/chartrepo/rep/api/charts", archive.clone(), &auth).await,
+                        archive,
+                    )
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for task in tasks {
+            let (r, archive) = task.await.unwrap();
+            match r.status {
+                201 => won.push(archive),
+                409 => assert_eq!(r.json(), json!({"error": "file already exists"})),
+                other => panic!("{other}"),
+            }
+        }
+        assert_eq!(won.len(), 1);
+        let (ia, ib) = (
+            served(&base_a, "rep", &auth, false).await,
+            served(&base_b, "rep", &auth, false).await,
+        );
+        same(&ia, &ib);
+        assert_eq!(
+            ia.doc["entries"]["dup"][0]["digest"],
+            Digest::sha256(&won[0]).hex()
+        );
+        // A replica with nothing cached renders it all from the database: the same bytes.
+        let c = replica().await;
+        let ic = served(&serve(&c).await, "rep", &auth, true).await;
+        same(&ia, &ic);
+    })
+    .await;
 }

@@ -3665,6 +3665,9 @@ const SELF_SERVICE: [(&str, &str); 4] = [
 /// nothing once allowed); `tests/spaces.rs` checks who may use them.
 const DESTRUCTIVE: [(&str, &str); 1] = [("DELETE", "/api/v1/spaces/{space}")];
 
+/// A provenance file for the matrix's chart `base` 1.0.0 (its signed block names it).
+const BASE_PROV: &str = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\napiVersion: v2\nname: base\nversion: 1.0.0\n\n...\nfiles:\n  base-1.0.0.tgz: sha256:0000\n-----BEGIN PGP SIGNATURE-----\n\nwsBcBAEBCgAQ\n-----END PGP SIGNATURE-----\n";
+
 fn matrix_rows() -> Vec<Row> {
     use Method as M;
     use Need::*;
@@ -3971,6 +3974,50 @@ fn matrix_rows() -> Vec<Row> {
             "/api/v1/namespaces/mx/charts/base/1.0.0/archive",
             Read,
         ),
+        // ---- Helm: the classic repository, ChartMuseum's API, Harbor's old paths (after the
+        // native upload of c{i}, which these replace with ?force) ----
+        row(M::GET, "/chartrepo/{ns}/index.yaml", "/chartrepo/mx/index.yaml", Read),
+        row(M::GET, "/chartrepo/{ns}/index.json", "/chartrepo/mx/index.json", Read),
+        row(M::GET, "/chartrepo/{ns}/charts/{file}", "/chartrepo/mx/charts/base-1.0.0.tgz", Read),
+        row(M::POST, "/chartrepo/{ns}/api/charts", "/chartrepo/mx/api/charts?force", Write)
+            .body("{chart}"),
+        row(M::GET, "/chartrepo/{ns}/api/charts", "/chartrepo/mx/api/charts", Read),
+        row(M::GET, "/chartrepo/{ns}/api/charts/{name}", "/chartrepo/mx/api/charts/base", Read),
+        row(
+            M::GET,
+            "/chartrepo/{ns}/api/charts/{name}/{version}",
+            "/chartrepo/mx/api/charts/base/1.0.0",
+            Read,
+        ),
+        row(
+            M::DELETE,
+            "/chartrepo/{ns}/api/charts/{name}/{version}",
+            "/chartrepo/mx/api/charts/cd{i}/1.0.0",
+            Write,
+        )
+        .prep(Prep::Chart("cd{i}")),
+        row(M::POST, "/chartrepo/{ns}/api/prov", "/chartrepo/mx/api/prov?force", Write).body(BASE_PROV),
+        row(M::POST, "/api/chartrepo/{ns}/charts", "/api/chartrepo/mx/charts?force", Write)
+            .body("{chart}"),
+        row(M::GET, "/api/chartrepo/{ns}/charts", "/api/chartrepo/mx/charts", Read),
+        row(M::GET, "/api/chartrepo/{ns}/charts/{name}", "/api/chartrepo/mx/charts/base", Read),
+        row(
+            M::GET,
+            "/api/chartrepo/{ns}/charts/{name}/{version}",
+            "/api/chartrepo/mx/charts/base/1.0.0",
+            Read,
+        ),
+        row(
+            M::DELETE,
+            "/api/chartrepo/{ns}/charts/{name}/{version}",
+            "/api/chartrepo/mx/charts/hd{i}/1.0.0",
+            Write,
+        )
+        .prep(Prep::Chart("hd{i}")),
+        row(M::POST, "/api/chartrepo/{ns}/prov", "/api/chartrepo/mx/prov?force", Write).body(BASE_PROV),
+        // Harbor 1.x's upload to its default project, `library`.
+        row(M::POST, "/api/chartrepo/charts", "/api/chartrepo/charts", Write).body("{chart}"),
+        row(M::GET, "/api/chartrepo/health", "/api/chartrepo/health", Anyone),
         // ---- helm-registry spaces (seed 002) ----
         row(M::GET, "/api/v1/spaces", "/api/v1/spaces", Anyone),
         row(M::POST, "/api/v1/spaces", "/api/v1/spaces?space=sp{i}", Admin),
@@ -4152,6 +4199,7 @@ fn expected_refusal(need: Need, who: Who) -> Option<u16> {
 async fn permission_matrix(reg: TestRegistry) {
     let admin = admin();
     reg.create_namespace("mx", false).await;
+    reg.create_namespace("library", false).await;
     let (digest, _) = reg
         .push_image("mx/team/app", &["v1"], "matrix", "amd64")
         .await;
@@ -4191,6 +4239,7 @@ async fn permission_matrix(reg: TestRegistry) {
     ] {
         let auth = reg.create_user(name).await;
         reg.put_member("mx", name, level).await;
+        reg.put_member("library", name, level).await;
         let l = match level {
             "read" => 1,
             "write" => 3,
@@ -4388,7 +4437,14 @@ async fn permission_matrix(reg: TestRegistry) {
                 ));
             }
             let status = r.status.as_u16();
-            let outcome = match expected_refusal(row.need, *who) {
+            // The robot belongs to mx: in `library` (Harbor's default project, where every
+            // user has the level they have in mx) it is a stranger.
+            let who = if row.template == "/api/chartrepo/charts" && *caller == "robot" {
+                Who::Stranger
+            } else {
+                *who
+            };
+            let outcome = match expected_refusal(row.need, who) {
                 None if status < 400 || row.ok.contains(&status) => None,
                 None => Some(format!("allowed, got {status}")),
                 Some(refusal) if status == refusal => None,
@@ -4436,6 +4492,7 @@ async fn permission_matrix(reg: TestRegistry) {
         berth_api::dockercloud::endpoint::ROUTES,
         berth_api::helmrepos::ROUTES,
         berth_api::spaces::endpoint::ROUTES,
+        berth_api::helm::ROUTES,
     ] {
         for (method, template) in routes {
             if !covered.contains(&(method.to_string(), template.to_string()))

@@ -261,6 +261,22 @@ pub struct NewChart {
     pub metadata: String,
     /// RFC 3339: when the version was first stored (the index's `created`).
     pub created: String,
+    /// What must be stored under the version for the write to go ahead, checked in the
+    /// transaction that writes it ([`MetaError::AlreadyExists`] if not).
+    pub expect: ChartExpect,
+}
+
+/// What a chart write expects to find where it writes (so that two uploads of one version
+/// cannot both pass a check made before the write).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ChartExpect {
+    /// Whatever is there is replaced (`?force`, and a push over `/v2`).
+    #[default]
+    Any,
+    /// No chart under the version's tag yet.
+    Absent,
+    /// The version as stored with this manifest (a provenance file added to what was read).
+    Manifest(Digest),
 }
 
 /// A stored chart version.
@@ -278,16 +294,51 @@ pub struct ChartRow {
     pub created_at: i64,
 }
 
-/// What identifies a stored chart version's rendering: enough to list and order it and to
-/// tell whether a cached rendering of it is current (its manifest).
+/// What a namespace's cached index needs to catch up with its charts, read in one snapshot
+/// (see [`ChartStore::chart_changes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChartKey {
-    pub repository: RepoId,
-    pub tag: String,
-    pub name: String,
-    pub version: String,
-    pub manifest: String,
-    pub created_at: i64,
+pub struct ChartChanges {
+    pub at: ChartGeneration,
+    /// When the namespace's charts last changed (ms since the epoch; 0 if not since
+    /// migration 0011).
+    pub changed_at: i64,
+    /// The names of the charts that changed since the generation asked about, each changed
+    /// chart's versions (all of them, as of `at`) in `rows`; `None` when no generation was
+    /// given or the change log no longer reaches back to it, and `rows` is then every
+    /// version of the namespace.
+    pub changed: Option<Vec<String>>,
+    pub rows: Vec<ChartRow>,
+}
+
+/// Whether a chart write may go ahead, given the manifest stored under its tag now.
+pub(crate) fn check_chart_expect(chart: &NewChart, current: Option<&str>) -> Result<()> {
+    let fine = match (&chart.expect, current) {
+        (ChartExpect::Any, _) | (ChartExpect::Absent, None) => true,
+        (ChartExpect::Manifest(d), Some(current)) => d.as_str() == current,
+        _ => false,
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(MetaError::AlreadyExists {
+            entity: "chart",
+            name: format!("{}-{}", chart.name, chart.version),
+        })
+    }
+}
+
+/// How many generations of each namespace the change log keeps (migration 0011).
+pub const CHART_LOG_GENERATIONS: i64 = 1000;
+
+/// The chart names changed in `(since, at]`, from the log rows `(generation, name)` of that
+/// range; `None` if a generation is missing from the log (every bump logs one at least).
+pub(crate) fn changed_charts(since: i64, at: i64, log: Vec<(i64, String)>) -> Option<Vec<String>> {
+    let generations: std::collections::BTreeSet<i64> = log.iter().map(|(g, _)| *g).collect();
+    if since > at || generations.len() as i64 != at - since {
+        return None;
+    }
+    let names: std::collections::BTreeSet<String> = log.into_iter().map(|(_, n)| n).collect();
+    Some(names.into_iter().collect())
 }
 
 /// A namespace's charts as of one generation.
@@ -316,16 +367,15 @@ pub trait ChartStore: Send + Sync + 'static {
         version: &str,
     ) -> Result<Option<ChartRow>>;
 
-    /// The keys of every chart version of the namespace (no metadata: cheap at any size).
-    async fn list_chart_keys(&self, namespace_id: i64) -> Result<Vec<ChartKey>>;
-
-    /// The chart versions of the namespace among `keys` (repository, tag); missing ones are
-    /// left out.
-    async fn get_charts(
+    /// The namespace's generation and what changed since generation `since` (the charts named
+    /// in the change log, with their versions), or every version when `since` is `None` or
+    /// the log no longer reaches back to it. Read in one snapshot, so `rows` are exactly the
+    /// charts as of `at`. `None` if the namespace does not exist.
+    async fn chart_changes(
         &self,
         namespace_id: i64,
-        keys: &[(RepoId, String)],
-    ) -> Result<Vec<ChartRow>>;
+        since: Option<i64>,
+    ) -> Result<Option<ChartChanges>>;
 }
 
 /// A stored manifest as served.

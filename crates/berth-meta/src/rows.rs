@@ -650,21 +650,3 @@ impl ChartDbRow {
         })
     }
 }
-
-pub(crate) const CHART_KEY_COLUMNS: &str =
-    "repository_id, tag, name, version, manifest_digest, created_at";
-
-pub(crate) type ChartKeyDbRow = (i64, String, String, String, String, i64);
-
-pub(crate) fn chart_key(
-    (repository, tag, name, version, manifest, created_at): ChartKeyDbRow,
-) -> crate::ChartKey {
-    crate::ChartKey {
-        repository: RepoId(repository),
-        tag,
-        name,
-        version,
-        manifest,
-        created_at,
-    }
-}

@@ -189,6 +189,7 @@ impl From<berth_meta::MetaError> for ServiceError {
             }),
             M::AlreadyExists { entity, name } => ServiceError::AlreadyExists(match entity {
                 "namespace" => Entity::Namespace(name),
+                "chart" => Entity::Chart(name),
                 "remote" => Entity::Remote(name),
                 "proxy" => Entity::Remote(format!("proxy {name}")),
                 _ => Entity::Repository(name),

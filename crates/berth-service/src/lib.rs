@@ -33,7 +33,9 @@ pub use berth_meta::{
 };
 pub use berth_meta::{HelmRepoOrder, HelmRepoQuery, HelmRepoRow, MirroredVersion, SyncState};
 pub use berth_meta::{NewProxy, ProxyMode, ProxyRow, ProxyUpdate, RemoteScope};
-pub use charts::{ChartFile, ChartService, ChartUpload, ChartVersion, RenderedIndex};
+pub use charts::{
+    ChartFile, ChartService, ChartUpload, ChartVersion, IndexBody, IndexForm, RenderedIndex,
+};
 pub use error::{Entity, Field, ServiceError};
 pub use helm_repos::{HelmRepoChange, HelmRepoConfig, HelmRepoService, HelmRepoSpec};
 pub use registry::image::{HistoryEntry, ImageInfo};

@@ -17,7 +17,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use berth_core::Level;
-use berth_service::{ChartFile, ChartUpload, ChartVersion, RenderedIndex};
+use berth_service::{ChartFile, ChartUpload, ChartVersion, IndexBody, IndexForm, RenderedIndex};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
@@ -32,6 +32,32 @@ type HelmResult<T> = Result<T, HelmError>;
 
 /// Room for the multipart framing around a chart and its provenance file.
 const FORM_OVERHEAD: usize = 2 * 1024 * 1024;
+
+/// Where Harbor's namespace-less upload (`POST /api/chartrepo/charts`) puts a chart: its
+/// default project.
+pub const DEFAULT_NAMESPACE: &str = "library";
+
+/// Every method and route template of the family; the permission matrix test has a row for
+/// each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/chartrepo/{ns}/index.yaml"),
+    ("GET", "/chartrepo/{ns}/index.json"),
+    ("GET", "/chartrepo/{ns}/charts/{file}"),
+    ("POST", "/chartrepo/{ns}/api/charts"),
+    ("GET", "/chartrepo/{ns}/api/charts"),
+    ("GET", "/chartrepo/{ns}/api/charts/{name}"),
+    ("GET", "/chartrepo/{ns}/api/charts/{name}/{version}"),
+    ("DELETE", "/chartrepo/{ns}/api/charts/{name}/{version}"),
+    ("POST", "/chartrepo/{ns}/api/prov"),
+    ("POST", "/api/chartrepo/{ns}/charts"),
+    ("GET", "/api/chartrepo/{ns}/charts"),
+    ("GET", "/api/chartrepo/{ns}/charts/{name}"),
+    ("GET", "/api/chartrepo/{ns}/charts/{name}/{version}"),
+    ("DELETE", "/api/chartrepo/{ns}/charts/{name}/{version}"),
+    ("POST", "/api/chartrepo/{ns}/prov"),
+    ("POST", "/api/chartrepo/charts"),
+    ("GET", "/api/chartrepo/health"),
+];
 
 pub fn router() -> Router<AppState> {
     let museum = || {
@@ -49,17 +75,14 @@ pub fn router() -> Router<AppState> {
         .route("/chartrepo/{ns}/index.json", get(index_json))
         .route("/chartrepo/{ns}/charts/{file}", get(download))
         .nest("/chartrepo/{ns}/api", museum())
-        // Harbor's old ChartMuseum paths: /api/chartrepo/<ns>/charts…, /api/chartrepo/<ns>/prov.
+        // Harbor's old ChartMuseum paths: /api/chartrepo/<ns>/charts…, /api/chartrepo/<ns>/prov,
+        // and Harbor 1.x's namespace-less upload (to `library`) and health check.
+        .route("/api/chartrepo/charts", post(post_default_chart))
+        .route("/api/chartrepo/health", get(chart_health))
         .nest("/api/chartrepo/{ns}", museum())
 }
 
 // ---- the classic repository ----
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum IndexForm {
-    Yaml,
-    Json,
-}
 
 async fn index_yaml(
     State(state): State<AppState>,
@@ -122,17 +145,13 @@ fn serve_index(index: &RenderedIndex, form: IndexForm, headers: &HeaderMap) -> R
     let mut response = if matches_etag(headers, &[&plain_tag, &gzip_tag]) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let body = match (form, gzip) {
-            (IndexForm::Yaml, false) => index.yaml.clone(),
-            (IndexForm::Yaml, true) => index.yaml_gzip(),
-            (IndexForm::Json, false) => index.json(),
-            (IndexForm::Json, true) => index.json_gzip(),
-        };
+        let body = index.body(form, gzip);
         let content_type = match form {
             IndexForm::Yaml => "application/x-yaml",
             IndexForm::Json => "application/json",
         };
-        let mut response = Response::new(Body::from(body));
+        // The cached blocks in sequence, never joined; the exact length gives Content-Length.
+        let mut response = Response::new(Body::new(ChunkBody::from(body)));
         let h = response.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if gzip {
@@ -147,6 +166,48 @@ fn serve_index(index: &RenderedIndex, form: IndexForm, headers: &HeaderMap) -> R
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// A body of chunks already in memory (shared with the cache), of exactly known length.
+struct ChunkBody {
+    chunks: std::sync::Arc<[Bytes]>,
+    next: usize,
+    left: u64,
+}
+
+impl From<IndexBody> for ChunkBody {
+    fn from(body: IndexBody) -> ChunkBody {
+        ChunkBody {
+            chunks: body.chunks,
+            next: 0,
+            left: body.len,
+        }
+    }
+}
+
+impl http_body::Body for ChunkBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let chunk = self.chunks.get(self.next).cloned();
+        if let Some(chunk) = &chunk {
+            self.next += 1;
+            self.left -= chunk.len() as u64;
+        }
+        std::task::Poll::Ready(chunk.map(|c| Ok(http_body::Frame::data(c))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.next >= self.chunks.len()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.left)
+    }
 }
 
 async fn download(
@@ -342,10 +403,36 @@ async fn post_chart(
     Query(params): Query<UploadParams>,
     request: Request,
 ) -> HelmResult<Response> {
-    let caller = auth.0;
+    store_chart(&state, &auth.0, &ns, &params, request).await
+}
+
+/// Harbor 1.x's `POST /api/chartrepo/charts`: an upload (multipart `chart` and optionally
+/// `prov`, or the bare `.tgz`) to the default project, `library`.
+async fn post_default_chart(
+    State(state): State<AppState>,
+    auth: Caller,
+    Query(params): Query<UploadParams>,
+    request: Request,
+) -> HelmResult<Response> {
+    store_chart(&state, &auth.0, DEFAULT_NAMESPACE, &params, request).await
+}
+
+/// Harbor 1.x's `GET /api/chartrepo/health`: the chart service answers (to anyone; wrong
+/// credentials are refused as everywhere).
+async fn chart_health(_auth: Caller) -> Response {
+    axum::Json(json!({"healthy": true})).into_response()
+}
+
+async fn store_chart(
+    state: &AppState,
+    caller: &berth_core::Caller,
+    ns: &str,
+    params: &UploadParams,
+    request: Request,
+) -> HelmResult<Response> {
     let charts = &state.services.charts;
     // Refuse before reading what would be refused anyway.
-    charts.authorize(&caller, &ns, Level::Write).await?;
+    charts.authorize(caller, ns, Level::Write).await?;
     let max = charts.limits().max_chart_bytes as usize;
     let (headers, body) = read_body(request, max + FORM_OVERHEAD).await?;
     let content_type = headers
@@ -367,12 +454,12 @@ async fn post_chart(
                 Some(archive) => ChartUpload {
                     archive,
                     provenance,
-                    force: force_of(&params),
+                    force: force_of(params),
                 },
                 None => match provenance {
                     Some(prov) => {
                         return match charts
-                            .upload_provenance(&caller, &ns, prov, force_of(&params))
+                            .upload_provenance(caller, ns, prov, force_of(params))
                             .await
                         {
                             Err(berth_service::ServiceError::AlreadyExists(_)) => {
@@ -393,7 +480,7 @@ async fn post_chart(
         None => ChartUpload {
             archive: body,
             provenance: None,
-            force: force_of(&params),
+            force: force_of(params),
         },
     };
     if upload.archive.len() > max {
@@ -403,7 +490,7 @@ async fn post_chart(
         ));
     }
     let multipart = multipart::boundary(content_type).is_some();
-    match charts.upload(&caller, &ns, upload).await {
+    match charts.upload(caller, ns, upload).await {
         // ChartMuseum's words for each kind of upload.
         Err(berth_service::ServiceError::AlreadyExists(_)) => Err(HelmError::new(
             StatusCode::CONFLICT,

@@ -15,9 +15,9 @@ use crate::rows::{
     TagInfoBodyDbRow, listed, parse_digest,
 };
 use crate::{
-    ArtifactStore, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow,
-    MetaError, NewManifest, Referrer, RepoId, Result, TagQuery, TagRow, Visibility, check_sizes,
-    listing, now_ms,
+    ArtifactStore, ChartExpect, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef,
+    ManifestRow, MetaError, NewManifest, Referrer, RepoId, Result, TagQuery, TagRow, Visibility,
+    check_chart_expect, check_sizes, listing, now_ms,
 };
 
 /// Digest to size of those `refs` that `query` (given the repository id and the digests)
@@ -97,6 +97,18 @@ impl ArtifactStore for PostgresMetaStore {
         let mut tx = self.pool.begin().await?;
         let id = repo.0;
         lock_repository(&mut tx, repo).await?;
+        // The repository row is locked: no other write of this chart version can run
+        // between this check and the commit.
+        if let Some(c) = m.chart.as_ref().filter(|c| c.expect != ChartExpect::Any) {
+            let current: Option<String> = sqlx::query_scalar(
+                "SELECT manifest_digest FROM charts WHERE repository_id = $1 AND tag = $2",
+            )
+            .bind(id)
+            .bind(c.tag.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            check_chart_expect(c, current.as_deref())?;
+        }
 
         // FOR KEY SHARE keeps the rows we checked from being deleted (unlink_blob,
         // delete_manifest) until we commit, without blocking anyone else who only reads or

@@ -14,13 +14,15 @@ use crate::rows::{
     TagInfoBodyDbRow, json_listed, listed, parse_digest,
 };
 use crate::{
-    ArtifactStore, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef, ManifestRow,
-    MetaError, NewManifest, Referrer, RepoId, Result, TagQuery, TagRow, Visibility, check_sizes,
-    listing, now_ms,
+    ArtifactStore, ChartExpect, DownloadCount, Listed, ManifestInfo, ManifestQuery, ManifestRef,
+    ManifestRow, MetaError, NewManifest, Referrer, RepoId, Result, TagQuery, TagRow, Visibility,
+    check_chart_expect, check_sizes, listing, now_ms,
 };
 
 /// Sizes of the manifest's blobs (`?2`, a JSON array) and children (`?3`) that repository
-/// `?1` has, tagged `blob` or `manifest`, and a `repository` row if the repository exists.
+/// `?1` has, tagged `blob` or `manifest`, a `repository` row if the repository exists, and
+/// the manifest of the chart under tag `?4` if there is one (checked in this transaction,
+/// on the one writer connection, so no other write comes between).
 const MANIFEST_REFS_SQL: &str = "BEGIN;
     SELECT 'repository', '', 0 FROM repositories WHERE id = ?1
     UNION ALL
@@ -28,7 +30,9 @@ const MANIFEST_REFS_SQL: &str = "BEGIN;
         WHERE rb.repository_id = ?1 AND rb.digest IN (SELECT value FROM json_each(?2))
     UNION ALL
     SELECT 'manifest', m.digest, m.size FROM manifests m
-        WHERE m.repository_id = ?1 AND m.digest IN (SELECT value FROM json_each(?3));";
+        WHERE m.repository_id = ?1 AND m.digest IN (SELECT value FROM json_each(?3))
+    UNION ALL
+    SELECT 'chart', c.manifest_digest, 0 FROM charts c WHERE c.repository_id = ?1 AND c.tag = ?4;";
 
 /// Stores a manifest with its references (JSON `[[digest, kind], ...]`) and points tags (a
 /// JSON array) at it, and records the chart version it is (all NULL binds when it is none). A manifest that is already there keeps its row; its references are the
@@ -146,7 +150,14 @@ impl ArtifactStore for SqliteMetaStore {
         let check = sqlx::query_as::<_, (String, String, i64)>(MANIFEST_REFS_SQL)
             .bind(repo.0)
             .bind(digests(&m.blobs))
-            .bind(digests(&m.children));
+            .bind(digests(&m.children))
+            .bind(
+                m.chart
+                    .as_ref()
+                    .filter(|c| c.expect != ChartExpect::Any)
+                    .map(|c| c.tag.as_str().to_owned()),
+            );
+        let new_chart = m.chart.clone();
         let refs: Vec<(&str, &str)> = m
             .blobs
             .iter()
@@ -202,9 +213,11 @@ impl ArtifactStore for SqliteMetaStore {
             Box::pin(async move {
                 let (mut blobs, mut children) = (HashMap::new(), HashMap::new());
                 let mut repository_exists = false;
+                let mut chart_manifest = None;
                 for (kind, digest, size) in check.fetch_all(&mut *conn).await? {
                     match kind.as_str() {
                         "repository" => repository_exists = true,
+                        "chart" => chart_manifest = Some(digest),
                         "blob" => {
                             blobs.insert(digest, size);
                         }
@@ -222,6 +235,9 @@ impl ArtifactStore for SqliteMetaStore {
                 if require_refs {
                     check_sizes(&blob_refs, &blobs, MetaError::MissingBlob)?;
                     check_sizes(&child_refs, &children, MetaError::MissingManifest)?;
+                }
+                if let Some(chart) = &new_chart {
+                    check_chart_expect(chart, chart_manifest.as_deref())?;
                 }
                 store.execute(&mut *conn).await?;
                 Ok(())

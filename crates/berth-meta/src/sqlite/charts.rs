@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::SqliteMetaStore;
-use crate::rows::{CHART_COLUMNS, CHART_KEY_COLUMNS, ChartDbRow, ChartKeyDbRow, chart_key};
-use crate::{ChartGeneration, ChartKey, ChartRow, ChartStore, RepoId, Result};
+use crate::rows::{CHART_COLUMNS, ChartDbRow};
+use crate::{ChartChanges, ChartGeneration, ChartRow, ChartStore, Result, changed_charts};
 
 #[async_trait]
 impl ChartStore for SqliteMetaStore {
@@ -52,33 +52,70 @@ impl ChartStore for SqliteMetaStore {
         row.map(ChartDbRow::into_row).transpose()
     }
 
-    async fn list_chart_keys(&self, namespace_id: i64) -> Result<Vec<ChartKey>> {
-        let sql = format!("SELECT {CHART_KEY_COLUMNS} FROM charts WHERE namespace_id = ?");
-        let rows: Vec<ChartKeyDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(namespace_id)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.into_iter().map(chart_key).collect())
-    }
-
-    async fn get_charts(
+    async fn chart_changes(
         &self,
         namespace_id: i64,
-        keys: &[(RepoId, String)],
-    ) -> Result<Vec<ChartRow>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let wanted: Vec<(i64, &str)> = keys.iter().map(|(r, t)| (r.0, t.as_str())).collect();
-        let sql = format!(
-            "SELECT {CHART_COLUMNS} FROM charts WHERE namespace_id = ?
-             AND (repository_id, tag) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
-        );
-        let rows: Vec<ChartDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(namespace_id)
-            .bind(serde_json::to_string(&wanted).expect("pairs serialize"))
-            .fetch_all(&self.reader)
-            .await?;
-        rows.into_iter().map(ChartDbRow::into_row).collect()
+        since: Option<i64>,
+    ) -> Result<Option<ChartChanges>> {
+        // One read transaction: one WAL snapshot for the generation, the log and the rows.
+        let mut tx = self.reader.begin().await?;
+        let at: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT chart_generation, chart_changed_at FROM namespaces WHERE id = ?",
+        )
+        .bind(namespace_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((at, changed_at)) = at else {
+            return Ok(None);
+        };
+        let changed = match since {
+            Some(since) if since <= at => {
+                let log: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT generation, name FROM chart_changes
+                     WHERE namespace_id = ? AND generation > ? AND generation <= ?",
+                )
+                .bind(namespace_id)
+                .bind(since)
+                .bind(at)
+                .fetch_all(&mut *tx)
+                .await?;
+                changed_charts(since, at, log)
+            }
+            _ => None,
+        };
+        let rows: Vec<ChartDbRow> = match &changed {
+            Some(names) if names.is_empty() => Vec::new(),
+            Some(names) => {
+                let sql = format!(
+                    "SELECT {CHART_COLUMNS} FROM charts WHERE namespace_id = ?
+                     AND name IN (SELECT value FROM json_each(?))"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(namespace_id)
+                    .bind(serde_json::to_string(names).expect("names serialize"))
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            None => {
+                let sql = format!("SELECT {CHART_COLUMNS} FROM charts WHERE namespace_id = ?");
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(namespace_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(Some(ChartChanges {
+            at: ChartGeneration {
+                namespace_id,
+                generation: at,
+            },
+            changed_at,
+            changed,
+            rows: rows
+                .into_iter()
+                .map(ChartDbRow::into_row)
+                .collect::<Result<_>>()?,
+        }))
     }
 }

@@ -4,10 +4,66 @@
 use berth_core::{Digest, Reference};
 
 use super::{manifest, repo, repo_id, tag};
-use crate::{ManifestRef, Meta, NewChart};
+use crate::{ChartExpect, ManifestRef, Meta, MetaError, NewChart};
 
 pub(super) async fn run(meta: &Meta) {
     lifecycle(meta).await;
+    change_log_is_bounded(meta).await;
+}
+
+/// The log keeps the last generations only: a generation older than that reads everything.
+async fn change_log_is_bounded(meta: &Meta) {
+    let store = &*meta.artifacts;
+    let r = repo_id(meta, "chartlog/app").await;
+    let ns = meta
+        .charts
+        .chart_generation("chartlog")
+        .await
+        .unwrap()
+        .unwrap();
+    let layer = Digest::sha256(b"chartlog-tgz");
+    store.link_blob(r, &layer, 11).await.unwrap();
+    let mut m = manifest("chartlog-1", &[(&layer, 11)], None);
+    m.chart = Some(chart("1.0.0", &layer));
+    let rounds = crate::CHART_LOG_GENERATIONS / 2 + 1;
+    for _ in 0..rounds {
+        // Moving the tag off the chart and back: two generations.
+        store.put_manifest(r, &m, &[tag("1.0.0")]).await.unwrap();
+        store.delete_tag(r, &tag("1.0.0")).await.unwrap();
+    }
+    store.put_manifest(r, &m, &[tag("1.0.0")]).await.unwrap();
+    let at = generation(meta, "chartlog").await;
+    assert!(at > crate::CHART_LOG_GENERATIONS, "generation {at}");
+    let recent = meta
+        .charts
+        .chart_changes(ns.namespace_id, Some(at - 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recent.changed, Some(vec!["app".to_owned()]));
+    assert_eq!(recent.rows.len(), 1);
+    let edge = at - crate::CHART_LOG_GENERATIONS;
+    let kept = meta
+        .charts
+        .chart_changes(ns.namespace_id, Some(edge))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.changed, Some(vec!["app".to_owned()]));
+    let old = meta
+        .charts
+        .chart_changes(ns.namespace_id, Some(edge - 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((old.changed, old.rows.len()), (None, 1));
+    let from_start = meta
+        .charts
+        .chart_changes(ns.namespace_id, Some(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(from_start.changed, None);
 }
 
 fn chart(version: &str, archive: &Digest) -> NewChart {
@@ -22,6 +78,7 @@ fn chart(version: &str, archive: &Digest) -> NewChart {
         provenance: None,
         metadata: format!(r#"{{"name":"app","version":"{version}"}}"#),
         created: "2026-01-02T03:04:05Z".into(),
+        expect: ChartExpect::Any,
     }
 }
 
@@ -119,27 +176,112 @@ async fn lifecycle(meta: &Meta) {
         None
     );
 
-    // Keys without metadata, and full rows for some keys.
-    let mut keys = meta.charts.list_chart_keys(ns.namespace_id).await.unwrap();
-    keys.sort_by(|a, b| a.version.cmp(&b.version));
-    assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0].tag, "1.0.0");
-    assert_eq!(keys[0].manifest, one.digest.as_str());
-    assert_eq!(keys[1].name, "app");
-    assert_eq!(keys[1].created_at, all[1].created_at);
-    let some = meta
+    // What changed since a generation: the charts the log names, with all their versions.
+    let full = meta
         .charts
-        .get_charts(
-            ns.namespace_id,
-            &[(r, "1.1.0_b".to_owned()), (r, "9.9.9".to_owned())],
-        )
+        .chart_changes(ns.namespace_id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(full.at.generation, after_two);
+    assert_eq!(full.changed, None);
+    assert_eq!(full.rows.len(), 2);
+    // When the charts last changed: now-ish, by the database's clock.
+    assert!(
+        (full.changed_at - crate::now_ms()).abs() < 600_000,
+        "{}",
+        full.changed_at
+    );
+    let none = meta
+        .charts
+        .chart_changes(ns.namespace_id, Some(after_two))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((none.changed, none.rows), (Some(Vec::new()), Vec::new()));
+    let since_one = meta
+        .charts
+        .chart_changes(ns.namespace_id, Some(after_two - 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(since_one.changed, Some(vec!["app".to_owned()]));
+    let mut rows = since_one.rows;
+    rows.sort_by(|a, b| a.version.cmp(&b.version));
+    assert_eq!(rows, all);
+    // A generation ahead of the namespace's (another namespace's, say) gets everything.
+    let ahead = meta
+        .charts
+        .chart_changes(ns.namespace_id, Some(after_two + 5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ahead.changed, ahead.rows.len()), (None, 2));
+    assert_eq!(meta.charts.chart_changes(-1, None).await.unwrap(), None);
+
+    // A write that expects no version refuses one that exists; one that expects the stored
+    // manifest refuses another; nothing is written either way.
+    let mut again = manifest("chart-1.0.0-again", &[(&config, 12), (&layer, 11)], None);
+    again.chart = Some(NewChart {
+        expect: ChartExpect::Absent,
+        ..chart("1.0.0", &layer)
+    });
+    let before = generation(meta, "charty").await;
+    assert!(matches!(
+        store.put_manifest(r, &again, &[tag("1.0.0")]).await,
+        Err(MetaError::AlreadyExists {
+            entity: "chart",
+            ..
+        })
+    ));
+    again.chart = Some(NewChart {
+        expect: ChartExpect::Manifest(two.digest.clone()),
+        ..chart("1.0.0", &layer)
+    });
+    assert!(matches!(
+        store.put_manifest(r, &again, &[tag("1.0.0")]).await,
+        Err(MetaError::AlreadyExists {
+            entity: "chart",
+            ..
+        })
+    ));
+    assert_eq!(generation(meta, "charty").await, before);
+    assert_eq!(
+        meta.charts
+            .get_chart(ns.namespace_id, "app", "1.0.0")
+            .await
+            .unwrap()
+            .unwrap()
+            .manifest,
+        one.digest
+    );
+    again.chart = Some(NewChart {
+        expect: ChartExpect::Manifest(one.digest.clone()),
+        ..chart("1.0.0", &layer)
+    });
+    store
+        .put_manifest(r, &again, &[tag("1.0.0")])
         .await
         .unwrap();
-    assert_eq!(some, [all[1].clone()]);
-    assert_eq!(
-        meta.charts.get_charts(ns.namespace_id, &[]).await.unwrap(),
-        []
-    );
+    let changes = meta
+        .charts
+        .chart_changes(ns.namespace_id, Some(before))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changes.changed, Some(vec!["app".to_owned()]));
+    assert!(changes.rows.iter().any(|c| c.manifest == again.digest));
+    let mut three = manifest("chart-2.0.0", &[(&config, 12), (&layer, 11)], None);
+    three.chart = Some(NewChart {
+        expect: ChartExpect::Absent,
+        ..chart("2.0.0", &layer)
+    });
+    store
+        .put_manifest(r, &three, &[tag("2.0.0")])
+        .await
+        .unwrap();
+    store.put_manifest(r, &one, &[tag("1.0.0")]).await.unwrap();
+    store.delete_tag(r, &tag("2.0.0")).await.unwrap();
 
     // The same push again changes nothing but the generation.
     store.put_manifest(r, &one, &[tag("1.0.0")]).await.unwrap();

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use berth_core::manifest::{Descriptor, OCI_MANIFEST, ParsedManifest};
 use berth_core::{Caller, Digest, Level, NamespaceName, Reference, RepoName, Resource, Scope, Tag};
-use berth_meta::{ChartRow, ManifestRef, Meta, NamespaceRow, NewChart, RepoKind, RepositoryRow};
+use berth_meta::{
+    ChartExpect, ChartRow, ManifestRef, Meta, NamespaceRow, NewChart, RepoKind, RepositoryRow,
+};
 use bytes::Bytes;
 use futures::TryStreamExt;
 
@@ -21,7 +23,7 @@ pub use archive::{
     ArchiveError, ChartArchive, ChartLimits, HELM_CONFIG_TYPE, HELM_CONTENT_TYPE,
     HELM_PROVENANCE_TYPE, version_tag,
 };
-pub use index::RenderedIndex;
+pub use index::{IndexBody, IndexForm, RenderedIndex};
 
 use crate::access::Target;
 use crate::registry::{ManifestService, Store};
@@ -160,39 +162,33 @@ impl ChartService {
             .ok_or_else(|| ServiceError::NotFound(Entity::Namespace(namespace.to_owned())))
     }
 
-    /// The classic repository index of a namespace, rendered once per change of its charts.
+    /// The classic repository index of a namespace, as of its current chart generation:
+    /// cached, or brought up to date by re-reading only the charts changed since the cached
+    /// generation (everything only when nothing is cached or the change log no longer
+    /// reaches back to it).
     pub async fn index(&self, caller: &Caller, namespace: &str) -> Result<Arc<RenderedIndex>> {
         self.readable(caller, namespace).await?;
+        let not_found = || ServiceError::NotFound(Entity::Namespace(namespace.to_owned()));
         let generation = self
             .meta
             .charts
             .chart_generation(namespace)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(Entity::Namespace(namespace.to_owned())))?;
+            .ok_or_else(not_found)?;
         if let Some(hit) = self.indexes.get(namespace, generation) {
             return Ok(hit);
         }
-        // Only the versions not rendered yet are read whole.
-        let keys = self
+        let base = self.indexes.current(namespace, generation.namespace_id);
+        let changes = self
             .meta
             .charts
-            .list_chart_keys(generation.namespace_id)
-            .await?;
-        let missing = self.indexes.missing(&keys);
-        let fresh = self
-            .meta
-            .charts
-            .get_charts(generation.namespace_id, &missing)
-            .await?;
-        if let Some(index) = self.indexes.render_keys(namespace, generation, keys, fresh) {
-            return Ok(index);
-        }
-        let rows = self
-            .meta
-            .charts
-            .list_charts(generation.namespace_id, None)
-            .await?;
-        Ok(self.indexes.render(namespace, generation, rows))
+            .chart_changes(
+                generation.namespace_id,
+                base.as_ref().map(|b| b.generation()),
+            )
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(self.indexes.apply(namespace, base.as_deref(), changes))
     }
 
     /// Every version of every chart in the namespace (of `name` only, if given), by name,
@@ -319,8 +315,22 @@ impl ChartService {
                 chart.name, chart.version
             ))));
         }
-        self.store_version(caller, &repo, &chart, upload.archive, upload.provenance)
-            .await?;
+        // The check above spares the blob writes; this one, in the transaction that writes
+        // the version, is what makes two concurrent uploads of it end in one 409.
+        let expect = if upload.force {
+            ChartExpect::Any
+        } else {
+            ChartExpect::Absent
+        };
+        self.store_version(
+            caller,
+            &repo,
+            &chart,
+            upload.archive,
+            upload.provenance,
+            expect,
+        )
+        .await?;
         self.repositories.forget(&repo_name);
         let ns = self.readable(caller, namespace).await?;
         self.version_in(&ns, &chart.name, &chart.version).await
@@ -360,7 +370,13 @@ impl ChartService {
             .await?;
         let archive = self.read_blob(&current.archive).await?;
         let chart = self.inspect(archive.clone()).await?;
-        self.store_version(caller, &repo, &chart, archive, Some(provenance))
+        // Without force, only onto the version as read (no provenance yet).
+        let expect = if force {
+            ChartExpect::Any
+        } else {
+            ChartExpect::Manifest(current.manifest.clone())
+        };
+        self.store_version(caller, &repo, &chart, archive, Some(provenance), expect)
             .await?;
         self.get(caller, namespace, &name, &version).await
     }
@@ -411,6 +427,7 @@ impl ChartService {
         chart: &ChartArchive,
         archive: Bytes,
         provenance: Option<Bytes>,
+        expect: ChartExpect,
     ) -> Result<()> {
         let config =
             Bytes::from(serde_json::to_vec(&chart.metadata).map_err(ServiceError::internal)?);
@@ -467,6 +484,7 @@ impl ChartService {
             provenance: provenance_ref,
             metadata: serde_json::to_string(&chart.metadata).map_err(ServiceError::internal)?,
             created,
+            expect,
         };
         self.manifests
             .put_chart(caller, repo, &tag, body, new_chart)
@@ -599,6 +617,8 @@ pub(crate) async fn chart_of_manifest(
         }),
         metadata: serde_json::to_string(&chart.metadata).map_err(ServiceError::internal)?,
         created,
+        // A push over /v2 moves the tag, as OCI does.
+        expect: ChartExpect::Any,
     }))
 }
 
