@@ -49,6 +49,14 @@ seeded=$(echo "$(date +%s.%N) - $start" | bc -l)
 backend=SQLite
 [[ -n ${BENCH_DATABASE_URL:-} ]] && backend=PostgreSQL
 printf 'seeded %d repositories x %d tags in %.1f s (%s)\n\n' "$REPOS" "$TAGS" "$seeded" "$backend"
+# Seeding updates every repository's counters at every push, so right after it PostgreSQL's
+# visibility map is clear and an index-only scan (the repository list's offset) visits the
+# table as well; autovacuum sets it within about a minute, racing the first hammer. The
+# steady state is measured: vacuumed now (BENCH_NO_VACUUM=1 measures the race instead).
+if [[ -n ${BENCH_DATABASE_URL:-} && -z ${BENCH_NO_VACUUM:-} ]]; then
+  psql -X -q "$BENCH_DATABASE_URL" -c 'VACUUM ANALYZE' >&2 ||
+    echo "warning: could not VACUUM ANALYZE (psql); the first figures race autovacuum" >&2
+fi
 
 # URL files: 2,000 requests spread over the data set.
 python3 - "$WORK" "$REPOS" "$TAGS" <<'PY'

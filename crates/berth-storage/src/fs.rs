@@ -111,9 +111,12 @@ impl BlobReader {
         };
         let want = self.remaining.min(READ_CHUNK as u64);
         self.remaining -= want;
+        // Allocated here, on the runtime thread that also frees it once it is sent, not on
+        // a blocking-pool thread: what a thread that may then idle allocated stays in its
+        // heap (mimalloc's), and sixteen concurrent pulls held 160 MiB instead of 60.
+        // read_to_end fills spare capacity without zeroing it first.
+        let mut buf = Vec::with_capacity(want as usize);
         self.pending = Some(tokio::task::spawn_blocking(move || {
-            // read_to_end fills spare capacity without zeroing it first.
-            let mut buf = Vec::with_capacity(want as usize);
             let mut file = file.lock().expect("reader lock");
             (&mut *file).take(want).read_to_end(&mut buf)?;
             if (buf.len() as u64) < want {

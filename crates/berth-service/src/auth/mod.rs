@@ -135,9 +135,6 @@ pub struct AuthService {
     audit: Arc<AuditService>,
     config: AuthConfig,
     signing_key: Vec<u8>,
-    /// An argon2 hash that no password matches, verified for unknown users so that a failed
-    /// login takes as long whether or not the user exists.
-    dummy_hash: String,
     revocations: RwLock<Revocations>,
     verified: Mutex<HashMap<[u8; 32], Verified>>,
     /// Registry tokens already verified, by signature.
@@ -241,7 +238,6 @@ impl AuthService {
             meta,
             repositories,
             audit,
-            dummy_hash: crypto::hash_password(&crypto::random_token(32))?,
             signing_key,
             revocations: RwLock::new(Revocations {
                 seen_until: since,
@@ -572,9 +568,11 @@ impl AuthService {
             .and_then(|u| u.password_hash.clone());
         let Some(hash) = hash else {
             // As long as a real check, so that timing does not tell who exists.
-            let (password, dummy) = (password.to_owned(), self.dummy_hash.clone());
-            let _ = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &dummy))
-                .await;
+            let password = password.to_owned();
+            let _ = tokio::task::spawn_blocking(move || {
+                crypto::verify_password(&password, crypto::DUMMY_HASH)
+            })
+            .await;
             return Ok(None);
         };
         let password = password.to_owned();
