@@ -54,7 +54,7 @@ printf 'seeded %d repositories x %d tags in %.1f s (%s)\n\n' "$REPOS" "$TAGS" "$
 # table as well; autovacuum sets it within about a minute, racing the first hammer. The
 # steady state is measured: vacuumed now (BENCH_NO_VACUUM=1 measures the race instead).
 if [[ -n ${BENCH_DATABASE_URL:-} && -z ${BENCH_NO_VACUUM:-} ]]; then
-  psql -X -q "$BENCH_DATABASE_URL" -c 'VACUUM ANALYZE' >&2 ||
+  psql -X -q "$BENCH_DATABASE_URL" -c 'SET client_min_messages = error' -c 'VACUUM ANALYZE' >&2 ||
     echo "warning: could not VACUUM ANALYZE (psql); the first figures race autovacuum" >&2
 fi
 
