@@ -1690,6 +1690,20 @@ async fn who_may_do_what(reg: TestRegistry) {
         .await
         .ok(StatusCode::OK);
     assert_eq!(writer_ns["level"], "write");
+    // Listed, each namespace carries the caller's own level (one membership query a page).
+    for (who, level) in [(&reader, "read"), (&writer, "write"), (&manager, "manage")] {
+        let listed = reg
+            .get("/api/v1/namespaces", Some(who))
+            .await
+            .ok(StatusCode::OK);
+        let levels: Vec<(&str, &str)> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["name"].as_str().unwrap(), n["level"].as_str().unwrap()))
+            .collect();
+        assert_eq!(levels, [("private", level), ("public", "read")], "{listed}");
+    }
     reg.call(
         Method::POST,
         "/api/v1/repositories",
@@ -2016,6 +2030,12 @@ async fn tokens_robots_keys_and_audit(reg: TestRegistry) {
             .ok(StatusCode::OK)["level"],
         "read"
     );
+    let listed = reg
+        .get("/api/v1/namespaces?search=team", Some(&ro))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(listed["items"][0]["name"], "team", "{listed}");
+    assert_eq!(listed["items"][0]["level"], "read", "{listed}");
     reg.call(
         Method::PATCH,
         "/api/v1/namespaces/team",

@@ -760,6 +760,9 @@ pub trait RepositoryStore: Send + Sync + 'static {
 
     async fn member_level(&self, namespace_id: i64, username: &str) -> Result<Option<Level>>;
 
+    /// Every namespace a user is a member of, with its level (by namespace id).
+    async fn member_levels(&self, username: &str) -> Result<Vec<(i64, Level)>>;
+
     /// Adds a member of one repository or changes its level; [`MetaError::NotFound`] when
     /// the repository is gone.
     async fn put_repository_member(&self, repo: RepoId, username: &str, level: Level)

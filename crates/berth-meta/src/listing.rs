@@ -74,7 +74,7 @@ impl Sql {
 
     /// [`Sql::contains`] for a column of names (repositories, namespaces), which the OCI
     /// grammar keeps lowercase: a plain `LIKE` of the lowercased term finds what `ILIKE`
-    /// would, at less cost, and PostgreSQL's trigram index (migration 0012) serves it.
+    /// would, at less cost, and PostgreSQL's trigram index (made at start) serves it.
     fn contains_name(&mut self, column: &str, term: &str) -> &mut Sql {
         self.contains_like(column, &term.to_ascii_lowercase(), false)
     }

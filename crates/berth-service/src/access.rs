@@ -50,6 +50,31 @@ pub struct AccessService {
     levels_ttl: Duration,
 }
 
+/// A caller's level in a namespace given its membership level there (`member`, read only
+/// for users): a token limited to another namespace has none, a robot has its own level in
+/// its namespace, and anyone may read a public one.
+fn level_of(
+    caller: &Caller,
+    namespace: &str,
+    public: bool,
+    member: Option<Level>,
+) -> Option<Level> {
+    let own = match &caller.identity {
+        Identity::Anonymous | Identity::Granted { .. } => None,
+        Identity::User { limit, .. } => match limit {
+            Some((ns, _)) if ns.as_str() != namespace => None,
+            Some((_, max)) => member.map(|l| l.min(*max)),
+            None => member,
+        },
+        Identity::Robot {
+            namespace: ns,
+            level,
+            ..
+        } => (ns.as_str() == namespace).then_some(*level),
+    };
+    own.max(public.then_some(Level::Read))
+}
+
 impl AccessService {
     pub fn new(
         meta: Meta,
@@ -148,29 +173,17 @@ impl AccessService {
         namespace: &str,
         public: bool,
     ) -> Result<Option<Level>> {
-        let own = match &caller.identity {
-            Identity::Anonymous | Identity::Granted { .. } => None,
-            Identity::User { name, limit, .. } => {
+        let member = match &caller.identity {
+            Identity::User { name, limit, .. }
                 if limit
                     .as_ref()
-                    .is_some_and(|(ns, _)| ns.as_str() != namespace)
-                {
-                    None
-                } else {
-                    let level = self.member_level(namespace_id, name).await?;
-                    match limit {
-                        Some((_, max)) => level.map(|l| l.min(*max)),
-                        None => level,
-                    }
-                }
+                    .is_none_or(|(ns, _)| ns.as_str() == namespace) =>
+            {
+                self.member_level(namespace_id, name).await?
             }
-            Identity::Robot {
-                namespace: ns,
-                level,
-                ..
-            } => (ns.as_str() == namespace).then_some(*level),
+            _ => None,
         };
-        Ok(own.max(public.then_some(Level::Read)))
+        Ok(level_of(caller, namespace, public, member))
     }
 
     /// The caller's level in a namespace: what SWR calls `auth`. `None` when the caller may
@@ -185,6 +198,32 @@ impl AccessService {
         }
         self.level_in(caller, namespace.id, &namespace.name, namespace.is_public)
             .await
+    }
+
+    /// [`AccessService::namespace_level`] of each namespace, with one query at most (the
+    /// caller's memberships), for listings.
+    pub async fn namespace_levels(
+        &self,
+        caller: &Caller,
+        namespaces: &[NamespaceRow],
+    ) -> Result<Vec<Option<Level>>> {
+        if self.is_admin(caller) {
+            return Ok(vec![Some(Level::Manage); namespaces.len()]);
+        }
+        let members: HashMap<i64, Level> = match &caller.identity {
+            Identity::User { name, .. } if !namespaces.is_empty() => self
+                .meta
+                .repositories
+                .member_levels(name)
+                .await?
+                .into_iter()
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Ok(namespaces
+            .iter()
+            .map(|ns| level_of(caller, &ns.name, ns.is_public, members.get(&ns.id).copied()))
+            .collect())
     }
 
     /// The caller's level on a repository: the larger of its level in the namespace and

@@ -423,15 +423,16 @@ impl RepositoryService {
     ) -> Result<Listed<NamespaceView>> {
         query.visibility = self.access.visibility(caller);
         let listed = self.meta.repositories.list_namespaces(&query).await?;
-        let mut items = Vec::with_capacity(listed.items.len());
-        for namespace in listed.items {
-            let level = self
-                .access
-                .namespace_level(caller, &namespace)
-                .await?
-                .unwrap_or(Level::Read);
-            items.push(NamespaceView { namespace, level });
-        }
+        let levels = self.access.namespace_levels(caller, &listed.items).await?;
+        let items = listed
+            .items
+            .into_iter()
+            .zip(levels)
+            .map(|(namespace, level)| NamespaceView {
+                namespace,
+                level: level.unwrap_or(Level::Read),
+            })
+            .collect();
         Ok(Listed {
             items,
             total: listed.total,

@@ -186,6 +186,18 @@ impl RepositoryStore for PostgresMetaStore {
         Ok(level.and_then(Level::from_i64))
     }
 
+    async fn member_levels(&self, username: &str) -> Result<Vec<(i64, Level)>> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT namespace_id, level FROM namespace_members WHERE username = $1")
+                .bind(username)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(ns, level)| Some((ns, Level::from_i64(level)?)))
+            .collect())
+    }
+
     async fn put_repository_member(
         &self,
         repo: RepoId,

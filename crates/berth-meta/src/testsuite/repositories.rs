@@ -88,6 +88,26 @@ async fn namespaces_and_members(meta: &Meta) {
         Some(Level::Write)
     );
     assert_eq!(store.member_level(created.id, "dave").await.unwrap(), None);
+    let other = store
+        .create_namespace(&namespace("nsother", false))
+        .await
+        .unwrap();
+    store
+        .put_member(other.id, "bob", Level::Read)
+        .await
+        .unwrap();
+    let mut levels = store.member_levels("bob").await.unwrap();
+    levels.sort();
+    assert_eq!(
+        levels,
+        [(created.id, Level::Write), (other.id, Level::Read)]
+    );
+    assert_eq!(store.member_levels("dave").await.unwrap(), []);
+    assert!(store.delete_namespace("nsother", false).await.unwrap());
+    assert_eq!(
+        store.member_levels("bob").await.unwrap(),
+        [(created.id, Level::Write)]
+    );
     let members = store.list_members(created.id).await.unwrap();
     assert_eq!(
         members
