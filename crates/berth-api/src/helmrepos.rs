@@ -129,6 +129,7 @@ impl From<ServiceError> for RepoError {
             E::Unauthenticated => (StatusCode::UNAUTHORIZED, "UnauthorizedError"),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, "BadGatewayError"),
             E::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "NotImplementedError"),
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError"),
             E::Internal(_) => {
                 return RepoError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

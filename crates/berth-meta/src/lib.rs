@@ -74,6 +74,29 @@ pub enum MetaError {
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;
 
+impl MetaError {
+    /// Whether the database could not be reached or is shutting down, rather than refusing
+    /// this request: the connection broke, no connection came free in time, or PostgreSQL
+    /// answered with a connection exception (class 08), an operator intervention (57P01-03:
+    /// shutdown, crash recovery, not accepting connections) or too many connections (53300).
+    /// Another try, or another replica, may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        let MetaError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+            }),
+            _ => false,
+        }
+    }
+}
+
 // ---- shared values ----
 
 /// A repository's row id. Ids are never reused (both dialects allocate them increasing), so a

@@ -128,6 +128,10 @@ pub enum ServiceError {
     Upstream(String),
     #[error("{0}")]
     Unsupported(String),
+    /// The database cannot be reached right now (see `MetaError::is_unavailable`): answered
+    /// 503, which load balancers and clients retry. The cause is for the log.
+    #[error("the database is unavailable")]
+    Unavailable(String),
     /// A fault of berth or its backends. The cause is for the log (see
     /// [`ServiceError::log_internal`]); clients get a generic message.
     #[error("internal error")]
@@ -150,8 +154,12 @@ impl ServiceError {
     /// that is about to answer with a generic message. `request` names the request in the
     /// log (route template and method).
     pub fn log_internal(&self, request: &str) {
-        if let ServiceError::Internal(cause) = self {
-            tracing::error!(request, %cause, "internal error");
+        match self {
+            ServiceError::Internal(cause) => tracing::error!(request, %cause, "internal error"),
+            ServiceError::Unavailable(cause) => {
+                tracing::warn!(request, %cause, "database unavailable")
+            }
+            _ => {}
         }
     }
 }
@@ -173,6 +181,9 @@ impl From<berth_storage::StorageError> for ServiceError {
 impl From<berth_meta::MetaError> for ServiceError {
     fn from(e: berth_meta::MetaError) -> Self {
         use berth_meta::MetaError as M;
+        if e.is_unavailable() {
+            return ServiceError::Unavailable(e.to_string());
+        }
         match e {
             M::MissingBlob(d) | M::MissingManifest(d) => ServiceError::invalid(
                 Field::ManifestReference(d.clone()),

@@ -126,6 +126,7 @@ impl From<ServiceError> for BkError {
             E::Unauthenticated => (StatusCode::UNAUTHORIZED, AUTHENTICATION_FAILED),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, UPSTREAM_FAILED),
             E::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, NOT_SUPPORTED),
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, SYSTEM_ERROR),
             E::Internal(_) => {
                 return BkError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -80,6 +80,7 @@ impl From<ServiceError> for DcError {
             E::Unauthenticated => StatusCode::UNAUTHORIZED,
             E::Upstream(_) => StatusCode::BAD_GATEWAY,
             E::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal(_) => {
                 return DcError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

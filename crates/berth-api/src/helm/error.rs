@@ -71,6 +71,7 @@ impl From<ServiceError> for HelmError {
             E::Unauthenticated => StatusCode::UNAUTHORIZED,
             E::Upstream(_) => StatusCode::BAD_GATEWAY,
             E::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal(_) => {
                 return HelmError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
             }

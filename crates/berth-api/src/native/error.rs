@@ -42,7 +42,7 @@ pub enum ErrorCode {
     Unsupported,
     /// 502: an upstream registry failed.
     Upstream,
-    /// 503: berth cannot check credentials right now.
+    /// 503: the database cannot be reached right now (nor credentials checked); try again.
     Unavailable,
     /// 500: a fault of berth; the cause is in berth's log, never in the answer.
     Internal,
@@ -199,6 +199,10 @@ impl From<ServiceError> for NativeError {
             E::QuotaExceeded(_) => NativeError::new(ErrorCode::QuotaExceeded, message),
             E::Upstream(_) => NativeError::new(ErrorCode::Upstream, message),
             E::Unsupported(_) => NativeError::new(ErrorCode::Unsupported, message),
+            E::Unavailable(_) => {
+                e.log_internal("native");
+                NativeError::new(ErrorCode::Unavailable, message)
+            }
             E::Internal(_) => {
                 e.log_internal("native");
                 NativeError::new(ErrorCode::Internal, "internal error")

@@ -202,6 +202,8 @@ impl From<ServiceError> for OciError {
                 OciError::new(OciCode::Unknown, message).with_status(StatusCode::BAD_GATEWAY)
             }
             E::Unsupported(_) => OciError::new(OciCode::Unsupported, message),
+            E::Unavailable(_) => OciError::new(OciCode::Unknown, message)
+                .with_status(StatusCode::SERVICE_UNAVAILABLE),
             E::Internal(_) => OciError::new(OciCode::Unknown, "internal server error"),
         }
     }
@@ -308,6 +310,10 @@ mod tests {
                 ServiceError::Upstream("registry-1 answered 503".into()),
             ),
             (
+                "unavailable",
+                ServiceError::Unavailable("connection refused by db.internal:5432".into()),
+            ),
+            (
                 "internal",
                 ServiceError::internal("disk on fire at /srv/secret/path"),
             ),
@@ -318,7 +324,7 @@ mod tests {
         }
         let all = serde_json::Value::Object(all);
         assert!(
-            !all.to_string().contains("disk on fire"),
+            !all.to_string().contains("disk on fire") && !all.to_string().contains("db.internal"),
             "internal causes never reach a client"
         );
         insta::assert_json_snapshot!(all);

@@ -154,6 +154,7 @@ impl From<ServiceError> for SpacesError {
             E::Unauthenticated => (StatusCode::UNAUTHORIZED, REASON_REQUEST),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, REASON_INTERNAL),
             E::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, REASON_REQUEST),
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, REASON_INTERNAL),
             E::Internal(_) => {
                 return SpacesError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -129,6 +129,7 @@ impl From<ServiceError> for SwrError {
             E::Unauthenticated => (StatusCode::UNAUTHORIZED, AUTHENTICATION_FAILED),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, UPSTREAM_FAILED),
             E::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, NOT_SUPPORTED),
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, INTERNAL),
             E::Internal(_) => {
                 return SwrError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

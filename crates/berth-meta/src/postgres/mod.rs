@@ -270,6 +270,34 @@ mod tests {
         .await;
     }
 
+    /// A connection PostgreSQL dropped (here: terminated, as at a server restart) fails the
+    /// query that finds it out as "unavailable" (answered 503), and the pool replaces it:
+    /// the next query works. Connections in steady use are not pinged first. (The timeout
+    /// makes `pg_terminate_backend` wait until the backend is gone.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropped_connections_are_unavailable_once() {
+        with_fresh_database("dropped_connections", |url| async move {
+            use crate::RepositoryStore;
+            let store = PostgresMetaStore::connect(&url, 1).await.unwrap();
+            store.get_namespace("nobody").await.unwrap();
+            let killer = PostgresMetaStore::connect(&url, 1).await.unwrap();
+            let killed: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+            )
+            .fetch_one(&killer.pool)
+            .await
+            .unwrap();
+            assert!(killed >= 1, "the store's connection was terminated");
+            let err = store.get_namespace("nobody").await.unwrap_err();
+            assert!(err.is_unavailable(), "{err:?}");
+            assert!(store.get_namespace("nobody").await.unwrap().is_none());
+            killer.close().await;
+            store.close().await;
+        })
+        .await;
+    }
+
     /// Four replicas start against one new database at once and then race each other, each
     /// through its own pool.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
