@@ -365,11 +365,13 @@ cpu_end() { # KEY SERVER UNITS UNIT_LABEL
 # berth every PostgreSQL process (with what the postmaster reaped from exited backends; other
 # clients of the cluster, if any, are counted too).
 backend_ticks() {
-  local t p
+  local t p c
   t=$(($(cpu_ticks "${PID[s3]}") + $(cpu_ticks "${PID[shim]}")))
   if [[ $1 == berth ]]; then
     for p in $(pgrep -u postgres -x postgres || true); do
-      t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0)))
+      # A backend or autovacuum worker may exit between pgrep and the read.
+      c=$(cpu_ticks "$p" 2>/dev/null) || c=0
+      t=$((t + ${c:-0}))
     done
     p=$(pgrep -u postgres -x postgres -o || true)
     if [[ -n $p ]]; then t=$((t + $(reaped_ticks "$p"))); fi

@@ -20,6 +20,29 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc gives freed memory back to the OS a second after it is freed by default; a push
+/// or pull frees its buffers at a high rate, and that second of them doubled the server's peak
+/// memory (16 concurrent pulls: 65 MiB, 39 without it), and throughput was the same. mimalloc
+/// reads its options from the environment once, before `main`, and setting one in-process
+/// needs its unsafe C interface, so the server runs itself again (the same process, by
+/// `exec`) with `MIMALLOC_PURGE_DELAY=0`, unless the environment sets a delay already.
+fn return_freed_memory_at_once() {
+    use std::os::unix::process::CommandExt;
+    const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
+    if std::env::var_os(PURGE_DELAY).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(PURGE_DELAY, "0")
+        .exec();
+    // exec returns only when it failed: serve as we are.
+    eprintln!("warning: could not restart with {PURGE_DELAY}=0 ({err}); memory is returned late");
+}
+
 #[derive(Parser)]
 #[command(
     name = "berth",
@@ -157,6 +180,9 @@ const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) {
+        return_freed_memory_at_once();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
