@@ -624,6 +624,31 @@ pub(crate) struct ChartDbRow {
     created_at: i64,
 }
 
+impl crate::ChartChanges {
+    /// What a dialect's `chart_changes` read in its snapshot: the namespace's generation
+    /// `at` and change time, the changed names, and the rows.
+    pub(crate) fn read(
+        namespace_id: i64,
+        at: i64,
+        changed_at: i64,
+        changed: Option<Vec<String>>,
+        rows: Vec<ChartDbRow>,
+    ) -> Result<crate::ChartChanges> {
+        Ok(crate::ChartChanges {
+            at: crate::ChartGeneration {
+                namespace_id,
+                generation: at,
+            },
+            changed_at,
+            changed,
+            rows: rows
+                .into_iter()
+                .map(ChartDbRow::into_row)
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
 impl ChartDbRow {
     pub(crate) fn into_row(self) -> Result<crate::ChartRow> {
         let provenance = match (self.prov_digest, self.prov_size) {

@@ -105,17 +105,6 @@ impl ChartStore for SqliteMetaStore {
             }
         };
         tx.commit().await?;
-        Ok(Some(ChartChanges {
-            at: ChartGeneration {
-                namespace_id,
-                generation: at,
-            },
-            changed_at,
-            changed,
-            rows: rows
-                .into_iter()
-                .map(ChartDbRow::into_row)
-                .collect::<Result<_>>()?,
-        }))
+        ChartChanges::read(namespace_id, at, changed_at, changed, rows).map(Some)
     }
 }
